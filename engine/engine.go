@@ -1,0 +1,234 @@
+// Package engine is the running Eddy server: it wires the network loops,
+// sessions, tables and HTTP endpoints from one Options value, owns every
+// long-lived goroutine, and shuts everything down in order.
+//
+// Use: srv, err := engine.New(opts, logger); srv.Start(); ...; srv.Shutdown(ctx).
+//
+// Concurrency: New, Start and Shutdown are called by one goroutine (main);
+// Addrs and the accessors are safe from any goroutine after Start returns.
+//
+// Invariants:
+//  1. Every goroutine the server starts goes through goFunc, which refuses
+//     new work once Shutdown has begun; Shutdown waits for all of them.
+//  2. Shutdown stops accepting first, then closes client connections with
+//     CodeServerShutdown, then stops the loops.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eddy-realtime/eddy/engine/event"
+	"github.com/eddy-realtime/eddy/engine/netloop"
+	gnetloop "github.com/eddy-realtime/eddy/engine/netloop/gnet"
+	"github.com/eddy-realtime/eddy/engine/session"
+)
+
+// Release is the server's version string, set at build time with
+// -ldflags "-X github.com/eddy-realtime/eddy/engine.Release=v1.2.3".
+var Release = "dev"
+
+// Server is one Eddy node.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+
+	events   *event.Table
+	sessions *session.Manager
+	loops    netloop.Engine
+
+	httpSrv *http.Server
+	httpLn  net.Listener
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     struct {
+		sync.Mutex
+		stopping bool
+	}
+	state atomic.Int32
+
+	wsAddr, tcpAddr string
+}
+
+// Server states reported by /health.
+const (
+	stateStarting int32 = iota
+	stateServing
+	stateDraining
+)
+
+// New validates opts and builds a server; nothing listens until Start.
+func New(opts Options, logger *slog.Logger) (*Server, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Server{opts: opts, log: logger, events: event.New()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.sessions = session.NewManager(session.Config{
+		Options: opts.Session,
+		Auth:    session.Open{},
+		Events:  s.events,
+		Logger:  logger,
+		Go:      s.goFunc,
+		Release: Release,
+	})
+	return s, nil
+}
+
+// goFunc runs f on a new goroutine labelled name, unless shutdown has begun.
+func (s *Server) goFunc(name string, f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.stopping {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		pprof.Do(s.ctx, pprof.Labels("eddy", name), func(context.Context) { f() })
+	}()
+	return true
+}
+
+// Start binds every listener and starts serving.
+func (s *Server) Start() error {
+	var listeners []netloop.Listener
+	if s.opts.Net.WSAddr != Off {
+		listeners = append(listeners, netloop.Listener{Kind: netloop.WebSocket, Addr: s.opts.Net.WSAddr})
+	}
+	if s.opts.Net.TCPAddr != Off {
+		listeners = append(listeners, netloop.Listener{Kind: netloop.TCP, Addr: s.opts.Net.TCPAddr})
+	}
+	nsrv := &netloop.Server{
+		Handler:   s.sessions,
+		Listeners: listeners,
+		Options: netloop.Options{
+			MaxFrame:       s.opts.Net.MaxFrame,
+			MaxQueue:       s.opts.Net.MaxQueue,
+			CompressMin:    s.opts.Net.CompressMin,
+			DisableDeflate: !*s.opts.Net.Deflate,
+		},
+	}
+	if s.opts.Net.SlowConsumer == "drop" {
+		nsrv.Options.SlowPolicy = netloop.Drop
+	}
+	if s.opts.HTTP.Addr != Off {
+		ln, err := net.Listen("tcp", s.opts.HTTP.Addr)
+		if err != nil {
+			return fmt.Errorf("engine: http listener: %w", err)
+		}
+		s.httpLn = ln
+	}
+	loops, err := gnetloop.Start(nsrv, gnetloop.Options{Loops: s.opts.Net.Loops})
+	if err != nil {
+		if s.httpLn != nil {
+			_ = s.httpLn.Close()
+		}
+		return fmt.Errorf("engine: %w", err)
+	}
+	s.loops = loops
+	for i, a := range loops.Addrs() {
+		if listeners[i].Kind == netloop.WebSocket {
+			s.wsAddr = a.String()
+		} else {
+			s.tcpAddr = a.String()
+		}
+	}
+	s.goFunc("sweeper", func() { s.sessions.Run(s.ctx) })
+	if s.httpLn != nil {
+		s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		ln := s.httpLn
+		s.goFunc("http", func() {
+			if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("http server failed", "err", err)
+			}
+		})
+	}
+	s.state.Store(stateServing)
+	s.log.Info("eddy serving", "release", Release, "ws", s.wsAddr, "tcp", s.tcpAddr, "http", s.HTTPAddr(), "backend", s.opts.Net.Backend)
+	return nil
+}
+
+// WSAddr is the bound WebSocket address ("" when off).
+func (s *Server) WSAddr() string { return s.wsAddr }
+
+// TCPAddr is the bound raw TCP address ("" when off).
+func (s *Server) TCPAddr() string { return s.tcpAddr }
+
+// HTTPAddr is the bound HTTP address ("" when off).
+func (s *Server) HTTPAddr() string {
+	if s.httpLn == nil {
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
+
+// Connections returns the number of open client connections.
+func (s *Server) Connections() int { return s.sessions.Count() }
+
+// Events exposes the event table (for tests and the HTTP API).
+func (s *Server) Events() *event.Table { return s.events }
+
+// Shutdown drains the server: it reports draining on /health, closes every
+// client with CodeServerShutdown, stops the loops, stops the HTTP server and
+// waits for every goroutine, or returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.state.Store(stateDraining)
+	s.sessions.Shutdown()
+	var errs []error
+	if s.loops != nil {
+		// Give queued close messages a moment to reach the wire.
+		if err := waitFor(ctx, func() bool { return s.sessions.Count() == 0 }, 500*time.Millisecond); err != nil {
+			errs = append(errs, err)
+		}
+		if err := s.loops.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.mu.Lock()
+	s.mu.stopping = true
+	s.mu.Unlock()
+	s.cancel()
+	if s.httpSrv != nil {
+		if err := s.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	} else if s.httpLn != nil {
+		_ = s.httpLn.Close()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, ctx.Err())
+	}
+	return errors.Join(errs...)
+}
+
+// waitFor polls cond until it holds, max passes, or ctx ends.
+func waitFor(ctx context.Context, cond func() bool, max time.Duration) error {
+	deadline := time.Now().Add(max)
+	for !cond() && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+// Package event is the pub/sub table: names mapped to the subscribers that
+// receive every event published to them.
+//
+// The table has shard.Count shards, each a map from name to a subscriber
+// list guarded by its own RWMutex. Subscriber lists are copy-on-write: a
+// publish takes the shard's read lock only long enough to load the current
+// slice, then delivers without any lock, so concurrent publishers on
+// different loops never wait for each other and subscribe/unsubscribe never
+// block a fan-out in progress.
+//
+// Concurrency: every method is safe from any goroutine.
+//
+// Invariants:
+//  1. A subscriber appears at most once in a name's list.
+//  2. A name with no subscribers has no map entry (unsubscribing the last
+//     one deletes it), so the table holds nothing for idle names.
+//  3. Publish delivers the same payload bytes to every subscriber except the
+//     one excluded; it never copies them itself.
+package event
+
+import (
+	"sync"
+
+	"github.com/eddy-realtime/eddy/engine/internal/shard"
+)
+
+// Subscriber receives published payloads. Deliver is called from the
+// publisher's goroutine; it must not block and must copy payload if it keeps
+// it (netloop.Conn.Send does both).
+type Subscriber interface {
+	Deliver(payload []byte)
+}
+
+// Table maps event names to subscribers.
+type Table struct {
+	shards [shard.Count]tableShard
+}
+
+type tableShard struct {
+	mu    sync.RWMutex
+	names map[string]*subscribers
+}
+
+type subscribers struct {
+	list []Subscriber // replaced, never mutated in place
+}
+
+// New returns an empty table.
+func New() *Table {
+	t := &Table{}
+	for i := range t.shards {
+		t.shards[i].names = make(map[string]*subscribers)
+	}
+	return t
+}
+
+// Subscribe adds s to name. It reports whether s was added (false: it was
+// already subscribed) and whether s is now the name's only subscriber
+// (first), which listening uses to find a provider.
+func (t *Table) Subscribe(name string, s Subscriber) (added, first bool) {
+	sh := &t.shards[shard.Index(name)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	subs := sh.names[name]
+	if subs == nil {
+		sh.names[name] = &subscribers{list: []Subscriber{s}}
+		return true, true
+	}
+	for _, x := range subs.list {
+		if x == s {
+			return false, false
+		}
+	}
+	next := make([]Subscriber, len(subs.list)+1)
+	copy(next, subs.list)
+	next[len(subs.list)] = s
+	subs.list = next
+	return true, false
+}
+
+// Unsubscribe removes s from name. It reports whether s was subscribed and
+// whether the name has no subscribers left (last).
+func (t *Table) Unsubscribe(name string, s Subscriber) (removed, last bool) {
+	sh := &t.shards[shard.Index(name)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	subs := sh.names[name]
+	if subs == nil {
+		return false, false
+	}
+	for i, x := range subs.list {
+		if x != s {
+			continue
+		}
+		if len(subs.list) == 1 {
+			delete(sh.names, name)
+			return true, true
+		}
+		next := make([]Subscriber, 0, len(subs.list)-1)
+		next = append(next, subs.list[:i]...)
+		next = append(next, subs.list[i+1:]...)
+		subs.list = next
+		return true, false
+	}
+	return false, false
+}
+
+// Publish delivers payload to every subscriber of name except except (which
+// may be nil) and returns the number of deliveries.
+func (t *Table) Publish(name []byte, payload []byte, except Subscriber) int {
+	sh := &t.shards[shard.Index(name)]
+	sh.mu.RLock()
+	subs := sh.names[string(name)]
+	var list []Subscriber
+	if subs != nil {
+		list = subs.list
+	}
+	sh.mu.RUnlock()
+	n := 0
+	for _, s := range list {
+		if s != except {
+			s.Deliver(payload)
+			n++
+		}
+	}
+	return n
+}
+
+// Count returns the number of subscribers of name.
+func (t *Table) Count(name string) int {
+	sh := &t.shards[shard.Index(name)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if subs := sh.names[name]; subs != nil {
+		return len(subs.list)
+	}
+	return 0
+}
+
+// Len returns the number of names with at least one subscriber.
+func (t *Table) Len() int {
+	n := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.RLock()
+		n += len(sh.names)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// Names calls fn for every name with subscribers (for listening to match
+// new patterns against existing subscriptions). fn runs under a shard's
+// read lock and must not call back into the table.
+func (t *Table) Names(fn func(name string)) {
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.RLock()
+		for name := range sh.names {
+			fn(name)
+		}
+		sh.mu.RUnlock()
+	}
+}

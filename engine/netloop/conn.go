@@ -1,0 +1,241 @@
+package netloop
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/eddy-realtime/eddy/codec/frame"
+	"github.com/eddy-realtime/eddy/codec/msg"
+	"github.com/eddy-realtime/eddy/codec/ws"
+	"github.com/eddy-realtime/eddy/protocol"
+	"github.com/eddy-realtime/eddy/protocol/fb"
+)
+
+// ErrClosed is returned by Send and Post once the connection is closing.
+var ErrClosed = errors.New("netloop: connection closed")
+
+// ErrSlowConsumer is returned by Send when the outbound queue is full.
+var ErrSlowConsumer = errors.New("netloop: outbound queue full")
+
+// keepSpare is the largest outbound buffer kept for reuse after a flush;
+// bigger ones (after a burst) are released to the garbage collector.
+const keepSpare = 256 << 10
+
+// Conn is one client connection. See the package documentation for which
+// methods may be called from which goroutine.
+type Conn struct {
+	t    Transport
+	srv  *Server
+	kind Kind
+
+	// closing is set once Close was requested; read without the lock on the
+	// hot path to stop feeding messages of a closing connection.
+	closing atomic.Bool
+	// backlog is the back-end's unwritten byte count at the last flush.
+	backlog atomic.Int64
+
+	// Loop-owned state.
+	ctx      any
+	upgraded bool // written under mu (CloseWith reads it from other goroutines)
+	deflate  bool
+	header   http.Header
+	parser   ws.Parser
+	opened   bool
+	gone     bool
+
+	mu struct {
+		sync.Mutex
+		buf       []byte
+		spare     []byte
+		tasks     []func()
+		scheduled bool // a flush is coming: no need to wake the loop
+		shutdown  bool // close the transport after the next flush
+		closed    bool
+	}
+}
+
+// NewConn is called by a back-end for every accepted socket.
+func NewConn(srv *Server, kind Kind, t Transport) *Conn {
+	c := &Conn{t: t, srv: srv, kind: kind}
+	return c
+}
+
+// Kind reports the connection's framing.
+func (c *Conn) Kind() Kind { return c.kind }
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.t.RemoteAddr() }
+
+// Header returns the WebSocket upgrade request's header (nil for TCP). It
+// is set before Handler.OnOpen and never changes afterwards.
+func (c *Conn) Header() http.Header { return c.header }
+
+// Context returns what SetContext stored. Loop goroutine only.
+func (c *Conn) Context() any { return c.ctx }
+
+// SetContext stores the handler's per-connection state. Loop goroutine only.
+func (c *Conn) SetContext(v any) { c.ctx = v }
+
+// Send queues one message payload for c, framed for its transport. It is
+// safe from any goroutine and copies payload before returning.
+func (c *Conn) Send(payload []byte) error {
+	if c.kind == WebSocket && c.deflate && c.srv.Options.CompressMin >= 0 && len(payload) >= c.srv.Options.CompressMin {
+		return c.sendCompressed(payload)
+	}
+	c.mu.Lock()
+	if c.mu.closed || c.closing.Load() {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if len(c.mu.buf)+len(payload)+14+int(c.backlog.Load()) > c.srv.Options.MaxQueue {
+		return c.overflowLocked()
+	}
+	if c.kind == TCP {
+		c.mu.buf = frame.AppendHeader(c.mu.buf, len(payload))
+	} else {
+		c.mu.buf = ws.AppendHeader(c.mu.buf, ws.OpBinary, len(payload), true, false, nil)
+	}
+	c.mu.buf = append(c.mu.buf, payload...)
+	c.scheduleLocked()
+	return nil
+}
+
+var deflateBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func (c *Conn) sendCompressed(payload []byte) error {
+	bp := deflateBufs.Get().(*[]byte)
+	z := ws.Compress((*bp)[:0], payload)
+	defer func() { *bp = z[:0]; deflateBufs.Put(bp) }()
+	c.mu.Lock()
+	if c.mu.closed || c.closing.Load() {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if len(c.mu.buf)+len(z)+14+int(c.backlog.Load()) > c.srv.Options.MaxQueue {
+		return c.overflowLocked()
+	}
+	c.mu.buf = ws.AppendHeader(c.mu.buf, ws.OpBinary, len(z), true, true, nil)
+	c.mu.buf = append(c.mu.buf, z...)
+	c.scheduleLocked()
+	return nil
+}
+
+// sendRaw queues bytes that are already framed (WebSocket control frames).
+func (c *Conn) sendRaw(b []byte) {
+	c.mu.Lock()
+	if c.mu.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.buf = append(c.mu.buf, b...)
+	c.scheduleLocked()
+}
+
+// scheduleLocked releases the lock and wakes the loop unless a flush is
+// already due.
+func (c *Conn) scheduleLocked() {
+	wake := !c.mu.scheduled
+	c.mu.scheduled = true
+	c.mu.Unlock()
+	if wake {
+		c.t.Wake()
+	}
+}
+
+// overflowLocked applies the slow-consumer policy; it releases the lock.
+func (c *Conn) overflowLocked() error {
+	if c.srv.Options.SlowPolicy == Drop {
+		c.mu.Unlock()
+		if c.srv.Stats != nil {
+			c.srv.Stats.SlowConsumer(true)
+		}
+		return ErrSlowConsumer
+	}
+	// Release the queue: a slow consumer will not read it anyway, and the
+	// close reason should be the next thing it sees.
+	c.mu.buf = c.mu.buf[:0]
+	c.mu.Unlock()
+	if c.srv.Stats != nil {
+		c.srv.Stats.SlowConsumer(false)
+	}
+	c.CloseWith(protocol.CodeSlowConsumer, "outbound queue exceeded its limit")
+	return ErrSlowConsumer
+}
+
+// Post runs fn on the connection's loop goroutine, before the next flush.
+// Safe from any goroutine; fn is dropped if the connection is gone.
+func (c *Conn) Post(fn func()) error {
+	c.mu.Lock()
+	if c.mu.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.mu.tasks = append(c.mu.tasks, fn)
+	c.scheduleLocked()
+	return nil
+}
+
+// CloseWith sends an Eddy Close message with code and reason (and, on
+// WebSocket, a close frame), then closes the connection once the queue is
+// written. Safe from any goroutine; later calls do nothing.
+func (c *Conn) CloseWith(code protocol.Code, reason string) {
+	if c.closing.Swap(true) {
+		return
+	}
+	m := msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionClose, Code: uint16(code), Reason: reason}
+	payload := msg.Append(nil, &m)
+	c.mu.Lock()
+	if c.mu.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.shutdown = true
+	if c.kind == WebSocket && !c.upgraded {
+		// Nothing framed may go out before the upgrade response.
+		c.scheduleLocked()
+		return
+	}
+	if c.kind == TCP {
+		c.mu.buf = frame.Append(c.mu.buf, payload)
+	} else {
+		c.mu.buf = ws.AppendFrame(c.mu.buf, ws.OpBinary, payload, false, nil)
+		c.mu.buf = ws.AppendClose(c.mu.buf, wsCloseCode(code), truncateReason(reason), nil)
+	}
+	c.scheduleLocked()
+}
+
+// wsCloseCode maps a catalogue code to a WebSocket close code.
+func wsCloseCode(code protocol.Code) uint16 {
+	switch code {
+	case protocol.CodeNormalClose, protocol.CodeServerShutdown:
+		if code == protocol.CodeServerShutdown {
+			return 1001
+		}
+		return 1000
+	case protocol.CodeProtocolError:
+		return 1002
+	case protocol.CodeMessageTooLarge:
+		return 1009
+	case protocol.CodeInternalError:
+		return 1011
+	}
+	return 4000 + uint16(code)
+}
+
+// truncateReason keeps a close reason within the 123 bytes a close frame allows.
+func truncateReason(s string) string {
+	if len(s) <= 123 {
+		return s
+	}
+	s = s[:123]
+	for len(s) > 0 && s[len(s)-1]&0xc0 == 0x80 { // do not split a UTF-8 sequence
+		s = s[:len(s)-1]
+	}
+	if len(s) > 0 && s[len(s)-1] >= 0xc0 {
+		s = s[:len(s)-1]
+	}
+	return s
+}

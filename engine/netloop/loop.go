@@ -1,0 +1,197 @@
+package netloop
+
+import (
+	"errors"
+
+	"github.com/eddy-realtime/eddy/codec/frame"
+	"github.com/eddy-realtime/eddy/codec/ws"
+	"github.com/eddy-realtime/eddy/protocol"
+)
+
+// Open is called by the back-end on the loop right after NewConn. For TCP
+// it opens the session at once; a WebSocket waits for its upgrade.
+func (c *Conn) Open() {
+	if c.kind == TCP {
+		c.open()
+	}
+}
+
+func (c *Conn) open() {
+	c.opened = true
+	if err := c.srv.Handler.OnOpen(c); err != nil {
+		var ce *CloseError
+		if errors.As(err, &ce) {
+			c.CloseWith(ce.Code, ce.Reason)
+		} else {
+			c.CloseWith(protocol.CodeInternalError, err.Error())
+		}
+	}
+}
+
+// Feed hands the back-end's buffered inbound bytes to c and returns how many
+// were consumed; the back-end keeps the rest for the next call. The back-end
+// must call Flush after Feed. Loop goroutine only.
+func (c *Conn) Feed(buf []byte) int {
+	if c.closing.Load() {
+		return len(buf) // a closing connection's input is discarded
+	}
+	c.mu.Lock()
+	c.mu.scheduled = true // the back-end flushes after Feed: sends need no wake
+	c.mu.Unlock()
+	if c.kind == TCP {
+		return c.feedTCP(buf)
+	}
+	return c.feedWS(buf)
+}
+
+func (c *Conn) feedTCP(buf []byte) int {
+	n := 0
+	for {
+		p, m, err := frame.Next(buf[n:], c.srv.Options.MaxFrame)
+		if err != nil {
+			c.CloseWith(protocol.CodeMessageTooLarge, err.Error())
+			return len(buf)
+		}
+		if m == 0 {
+			return n
+		}
+		n += m
+		c.srv.Handler.OnMessage(c, p)
+		if c.closing.Load() {
+			return len(buf)
+		}
+	}
+}
+
+func (c *Conn) feedWS(buf []byte) int {
+	n := 0
+	if !c.upgraded {
+		req, m, err := ws.ParseRequest(buf, c.srv.Options.MaxHeader)
+		if err != nil {
+			status := ws.HTTPStatus(err)
+			c.closing.Store(true)
+			c.mu.Lock()
+			c.mu.buf = ws.AppendHTTPError(c.mu.buf, status, err.Error())
+			c.mu.shutdown = true
+			c.mu.Unlock()
+			return len(buf)
+		}
+		if m == 0 {
+			return 0
+		}
+		n = m
+		deflate := req.Deflate && !c.srv.Options.DisableDeflate
+		c.mu.Lock()
+		c.mu.buf = ws.AppendResponse(c.mu.buf, req, deflate)
+		c.upgraded = true
+		c.mu.Unlock()
+		c.header = req.Header
+		c.deflate = deflate
+		c.parser = ws.Parser{MaxMessage: c.srv.Options.MaxFrame, Deflate: deflate}
+		c.open()
+	}
+	for !c.closing.Load() {
+		f, m, err := c.parser.Next(buf[n:])
+		if err != nil {
+			code := uint16(1002)
+			var ce *ws.CloseError
+			if errors.As(err, &ce) {
+				code = ce.Code
+			}
+			c.closeWS(code, err.Error())
+			return len(buf)
+		}
+		if m == 0 {
+			return n
+		}
+		n += m
+		switch f.Op {
+		case ws.OpBinary:
+			c.srv.Handler.OnMessage(c, f.Payload)
+		case ws.OpText:
+			c.closeWS(1003, "eddy speaks binary messages only")
+			return len(buf)
+		case ws.OpPing:
+			c.sendRaw(ws.AppendFrame(nil, ws.OpPong, f.Payload, false, nil))
+		case ws.OpClose:
+			code := f.CloseCode
+			if code == 0 {
+				code = 1000
+			}
+			c.closeWS(code, "")
+			return len(buf)
+		}
+	}
+	return len(buf)
+}
+
+// closeWS answers a WebSocket-level failure or close with a close frame only
+// (the peer broke or ended the WebSocket, so no Eddy message follows).
+func (c *Conn) closeWS(code uint16, reason string) {
+	if c.closing.Swap(true) {
+		return
+	}
+	if code == 1009 {
+		reason = "message too big"
+	}
+	c.mu.Lock()
+	c.mu.buf = ws.AppendClose(c.mu.buf, code, truncateReason(reason), nil)
+	c.mu.shutdown = true
+	c.mu.Unlock()
+}
+
+// Flush runs posted tasks and writes everything queued with one Write.
+// The back-end calls it after Feed and after every Wake. Loop goroutine only.
+func (c *Conn) Flush() {
+	for {
+		c.mu.Lock()
+		tasks := c.mu.tasks
+		if len(tasks) == 0 {
+			break
+		}
+		c.mu.tasks = nil
+		c.mu.Unlock()
+		for _, fn := range tasks {
+			fn()
+		}
+	}
+	buf := c.mu.buf
+	c.mu.buf = c.mu.spare[:0]
+	c.mu.spare = nil
+	c.mu.scheduled = false
+	shutdown := c.mu.shutdown
+	c.mu.Unlock()
+
+	if len(buf) > 0 {
+		if err := c.t.Write(buf); err != nil {
+			shutdown = true
+		}
+	}
+	c.backlog.Store(int64(c.t.Buffered()))
+	if cap(buf) <= keepSpare {
+		c.mu.Lock()
+		if c.mu.spare == nil {
+			c.mu.spare = buf[:0]
+		}
+		c.mu.Unlock()
+	}
+	if shutdown {
+		c.t.Close()
+	}
+}
+
+// Closed tells c that its socket is gone. Loop goroutine only; called once.
+func (c *Conn) Closed(err error) {
+	if c.gone {
+		return
+	}
+	c.gone = true
+	c.closing.Store(true)
+	c.mu.Lock()
+	c.mu.closed = true
+	c.mu.buf, c.mu.spare, c.mu.tasks = nil, nil, nil
+	c.mu.Unlock()
+	if c.opened {
+		c.srv.Handler.OnClose(c, err)
+	}
+}

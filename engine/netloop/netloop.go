@@ -1,0 +1,139 @@
+package netloop
+
+import (
+	"context"
+	"net"
+
+	"github.com/eddy-realtime/eddy/protocol"
+)
+
+// Kind is the framing a listener speaks.
+type Kind uint8
+
+const (
+	// TCP is Eddy's raw framing: uint32 little-endian length + payload.
+	TCP Kind = iota
+	// WebSocket is RFC 6455; one binary message per payload.
+	WebSocket
+)
+
+func (k Kind) String() string {
+	if k == WebSocket {
+		return "ws"
+	}
+	return "tcp"
+}
+
+// Handler receives connection events. Every method runs on the
+// connection's loop goroutine and must not block.
+type Handler interface {
+	// OnOpen is called when c can carry messages: at accept for TCP, after
+	// the upgrade for WebSocket. A non-nil error closes c with that reason.
+	OnOpen(c *Conn) error
+	// OnMessage is called for every inbound message. payload aliases the
+	// loop's read buffer and is valid only until OnMessage returns.
+	OnMessage(c *Conn, payload []byte)
+	// OnClose is called once when c is gone; err says why (nil: closed by us or cleanly by the peer).
+	OnClose(c *Conn, err error)
+}
+
+// Transport is what a back-end provides for one connection.
+type Transport interface {
+	// Write writes b or queues what the socket does not take now; it may be
+	// called only on the loop goroutine and must not keep b.
+	Write(b []byte) error
+	// Buffered reports bytes accepted by Write but not yet on the wire (loop only).
+	Buffered() int
+	// Wake makes the back-end call Conn.Flush on the loop goroutine soon.
+	// Safe from any goroutine; several wakes may coalesce into one flush.
+	Wake()
+	// Close closes the socket after pending writes, from any goroutine; the
+	// back-end then calls Conn.Closed on the loop.
+	Close()
+	// RemoteAddr is the peer's address.
+	RemoteAddr() net.Addr
+}
+
+// SlowPolicy says what happens when a connection's outbound queue is full.
+type SlowPolicy uint8
+
+const (
+	// Disconnect closes a slow consumer with CodeSlowConsumer (default).
+	Disconnect SlowPolicy = iota
+	// Drop discards messages that do not fit and counts them.
+	Drop
+)
+
+// Options configure every connection of a server. Zero values mean the
+// documented defaults (see EnsureDefaults).
+type Options struct {
+	// MaxFrame is the largest inbound message payload in bytes. Default 1 MiB.
+	MaxFrame int
+	// MaxQueue is the outbound queue cap per connection in bytes. Default 8 MiB.
+	MaxQueue int
+	// SlowPolicy applies when MaxQueue is reached. Default Disconnect.
+	SlowPolicy SlowPolicy
+	// MaxHeader bounds a WebSocket upgrade request. Default 16 KiB.
+	MaxHeader int
+	// CompressMin is the smallest outbound payload compressed on
+	// connections that negotiated permessage-deflate. Default 512 bytes;
+	// negative disables outbound compression.
+	CompressMin int
+	// DisableDeflate turns off permessage-deflate negotiation (on by default).
+	DisableDeflate bool
+}
+
+// EnsureDefaults fills zero fields with their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = 1 << 20
+	}
+	if o.MaxQueue <= 0 {
+		o.MaxQueue = 8 << 20
+	}
+	if o.MaxHeader <= 0 {
+		o.MaxHeader = 16 << 10
+	}
+	if o.CompressMin == 0 {
+		o.CompressMin = 512
+	}
+}
+
+// Listener is one address a server accepts connections on.
+type Listener struct {
+	Kind Kind
+	Addr string // host:port; port 0 picks a free one
+}
+
+// Engine is a running back-end.
+type Engine interface {
+	// Addrs returns the bound address of each listener, in order.
+	Addrs() []net.Addr
+	// Stop stops accepting, closes every connection and returns when the
+	// loops have exited or ctx is done.
+	Stop(ctx context.Context) error
+}
+
+// Stats are counters shared by all connections of a server.
+type Stats interface {
+	// SlowConsumer is called when a connection is closed or a message
+	// dropped because the outbound queue was full.
+	SlowConsumer(dropped bool)
+}
+
+// Server bundles what a back-end needs to run.
+type Server struct {
+	Handler   Handler
+	Options   Options
+	Listeners []Listener
+	Stats     Stats
+}
+
+// CloseError is returned by Handler.OnOpen to refuse a connection with a
+// catalogue code.
+type CloseError struct {
+	Code   protocol.Code
+	Reason string
+}
+
+func (e *CloseError) Error() string { return "netloop: " + e.Reason }

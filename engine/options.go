@@ -1,0 +1,134 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/eddy-realtime/eddy/engine/session"
+)
+
+// Options is the whole server configuration. Zero values mean the
+// documented defaults; EnsureDefaults fills them in. engine/config reads it
+// from YAML, environment variables and flags.
+type Options struct {
+	Net     NetOptions      `yaml:"net"`
+	HTTP    HTTPOptions     `yaml:"http"`
+	Session session.Options `yaml:"session"`
+	Log     LogOptions      `yaml:"log"`
+}
+
+// NetOptions configure the client listeners.
+type NetOptions struct {
+	// WSAddr is the WebSocket listener (any path). Default ":6020"; "off" disables it.
+	WSAddr string `yaml:"wsAddr"`
+	// TCPAddr is the raw TCP listener. Default ":6021"; "off" disables it.
+	TCPAddr string `yaml:"tcpAddr"`
+	// Backend is the event-loop engine: "gnet". Default "gnet".
+	Backend string `yaml:"backend"`
+	// Loops is the number of event loops. Default: one per CPU.
+	Loops int `yaml:"loops"`
+	// MaxFrame is the largest inbound message in bytes. Default 1048576.
+	MaxFrame int `yaml:"maxFrame"`
+	// MaxQueue is each connection's outbound queue cap in bytes. Default 8388608.
+	MaxQueue int `yaml:"maxQueue"`
+	// SlowConsumer is what happens when a queue is full: "disconnect" or
+	// "drop". Default "disconnect".
+	SlowConsumer string `yaml:"slowConsumer"`
+	// Deflate enables WebSocket permessage-deflate. Default true.
+	Deflate *bool `yaml:"deflate"`
+	// CompressMin is the smallest outbound message compressed on deflate
+	// connections, in bytes. Default 512.
+	CompressMin int `yaml:"compressMin"`
+}
+
+// HTTPOptions configure the HTTP listener (health now; API and metrics later).
+type HTTPOptions struct {
+	// Addr is the HTTP listener. Default ":8080"; "off" disables it.
+	Addr string `yaml:"addr"`
+}
+
+// LogOptions configure structured logging.
+type LogOptions struct {
+	// Level is debug, info, warn or error. Default "info".
+	Level string `yaml:"level"`
+	// Format is "text" or "json". Default "text".
+	Format string `yaml:"format"`
+}
+
+// Off disables a listener when used as its address.
+const Off = "off"
+
+// EnsureDefaults fills zero fields with their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.Net.WSAddr == "" {
+		o.Net.WSAddr = ":6020"
+	}
+	if o.Net.TCPAddr == "" {
+		o.Net.TCPAddr = ":6021"
+	}
+	if o.Net.Backend == "" {
+		o.Net.Backend = "gnet"
+	}
+	if o.Net.MaxFrame <= 0 {
+		o.Net.MaxFrame = 1 << 20
+	}
+	if o.Net.MaxQueue <= 0 {
+		o.Net.MaxQueue = 8 << 20
+	}
+	if o.Net.SlowConsumer == "" {
+		o.Net.SlowConsumer = "disconnect"
+	}
+	if o.Net.Deflate == nil {
+		t := true
+		o.Net.Deflate = &t
+	}
+	if o.Net.CompressMin == 0 {
+		o.Net.CompressMin = 512
+	}
+	if o.HTTP.Addr == "" {
+		o.HTTP.Addr = ":8080"
+	}
+	if o.Log.Level == "" {
+		o.Log.Level = "info"
+	}
+	if o.Log.Format == "" {
+		o.Log.Format = "text"
+	}
+	o.Session.EnsureDefaults()
+}
+
+// Validate reports the first invalid setting (call after EnsureDefaults).
+func (o *Options) Validate() error {
+	var errs []error
+	for _, a := range []struct{ key, val string }{{"net.wsAddr", o.Net.WSAddr}, {"net.tcpAddr", o.Net.TCPAddr}, {"http.addr", o.HTTP.Addr}} {
+		if a.val == Off {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.val); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port or %q", a.key, a.val, Off))
+		}
+	}
+	if o.Net.WSAddr == Off && o.Net.TCPAddr == Off {
+		errs = append(errs, errors.New("net: both listeners are off"))
+	}
+	if o.Net.Backend != "gnet" {
+		errs = append(errs, fmt.Errorf("net.backend: %q is not one of: gnet", o.Net.Backend))
+	}
+	if o.Net.SlowConsumer != "disconnect" && o.Net.SlowConsumer != "drop" {
+		errs = append(errs, fmt.Errorf("net.slowConsumer: %q is not disconnect or drop", o.Net.SlowConsumer))
+	}
+	switch o.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", o.Log.Level))
+	}
+	if o.Log.Format != "text" && o.Log.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", o.Log.Format))
+	}
+	if o.Session.Heartbeat < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("session.heartbeat: %s is too short", o.Session.Heartbeat))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,245 @@
+package session
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eddy-realtime/eddy/codec/msg"
+	"github.com/eddy-realtime/eddy/engine/event"
+	"github.com/eddy-realtime/eddy/engine/internal/shard"
+	"github.com/eddy-realtime/eddy/engine/netloop"
+	"github.com/eddy-realtime/eddy/protocol"
+	"github.com/eddy-realtime/eddy/protocol/fb"
+)
+
+// LoginRequest is what an Authenticator sees of a login.
+type LoginRequest struct {
+	Data       []byte      // the client's auth data (JSON; may be empty)
+	RemoteAddr string      // peer "ip:port"
+	Header     http.Header // WebSocket upgrade header; nil for TCP
+}
+
+// Identity is a successful login.
+type Identity struct {
+	User       string    // "" for anonymous
+	ClientData []byte    // JSON returned to the client
+	ServerData []byte    // JSON seen by permission rules
+	ExpiresAt  time.Time // zero: never
+}
+
+// LoginError refuses a login with a catalogue code. Authenticators return it
+// (or any error, which counts as CodeInvalidCredentials).
+type LoginError struct {
+	Code   protocol.Code
+	Reason string
+}
+
+func (e *LoginError) Error() string { return "session: login refused: " + e.Reason }
+
+// Authenticator checks logins. Implementations must be safe for concurrent use.
+type Authenticator interface {
+	Authenticate(ctx context.Context, req *LoginRequest) (Identity, error)
+	// Blocking reports whether Authenticate may block (files, network); such
+	// logins run off the event loop.
+	Blocking() bool
+}
+
+// Metrics receives counts from sessions; all methods must be cheap and safe
+// from any goroutine. A nil Metrics in Config is replaced by a no-op.
+type Metrics interface {
+	Connection(kind netloop.Kind, open bool)
+	MessageIn(topic fb.Topic, action fb.Action)
+	Deliveries(topic fb.Topic, n int)
+	Login(ok bool)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Connection(netloop.Kind, bool)  {}
+func (noMetrics) MessageIn(fb.Topic, fb.Action)  {}
+func (noMetrics) Deliveries(fb.Topic, int)       {}
+func (noMetrics) Login(bool)                     {}
+
+// Config wires a Manager.
+type Config struct {
+	Options Options
+	Auth    Authenticator
+	Events  *event.Table
+	Logger  *slog.Logger
+	Metrics Metrics
+	// Go runs f on a new goroutine owned by the server; it returns false
+	// once the server is shutting down.
+	Go func(name string, f func()) bool
+	// Release is the server's release string sent in HandshakeAck.
+	Release string
+}
+
+// Manager owns all sessions; it implements netloop.Handler.
+type Manager struct {
+	cfg   Config
+	opts  Options
+	log   *slog.Logger
+	count atomic.Int64
+	seq   atomic.Uint64
+	all   [shard.Count]sessionShard
+	ack   []byte // the HandshakeAck payload, the same for everyone
+}
+
+type sessionShard struct {
+	mu sync.Mutex
+	m  map[*Session]struct{}
+}
+
+var _ netloop.Handler = (*Manager)(nil)
+
+// NewManager returns a Manager; call Run to start its sweeper.
+func NewManager(cfg Config) *Manager {
+	cfg.Options.EnsureDefaults()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
+	}
+	if cfg.Go == nil {
+		cfg.Go = func(_ string, f func()) bool { go f(); return true }
+	}
+	m := &Manager{cfg: cfg, opts: cfg.Options, log: cfg.Logger}
+	for i := range m.all {
+		m.all[i].m = make(map[*Session]struct{})
+	}
+	info := `{"server":"eddy","release":"` + cfg.Release + `","heartbeatMs":` + itoa(m.opts.Heartbeat.Milliseconds()) + `}`
+	m.ack = msg.Append(nil, &msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionHandshakeAck, Version: protocol.Version, Data: []byte(info)})
+	return m
+}
+
+// Count returns the number of open connections.
+func (m *Manager) Count() int { return int(m.count.Load()) }
+
+// Session is one connection's state. Its methods run on the connection's
+// loop goroutine unless documented otherwise.
+type Session struct {
+	m   *Manager
+	c   *netloop.Conn
+	seq uint64 // immutable; picks the session's shard in Manager.all
+
+	// Touched by the sweeper as well as the loop.
+	state     atomic.Uint32
+	active    atomic.Bool  // a message arrived since the sweeper last looked
+	expiresAt atomic.Int64 // unix nanoseconds; 0 = never
+	openedAt  time.Time    // immutable after OnOpen
+
+	// Sweeper-only.
+	lastActive time.Time
+	lastPing   time.Time
+
+	// Loop-only.
+	id            Identity
+	failedLogins  int
+	subscriptions int // over all topics, for MaxSubscriptions
+	events        map[string]struct{}
+	rateWindow    int64 // unix second of the current rate window
+	rateCount     int
+	view          msg.View
+	scratch       []byte
+	out           msg.Msg
+}
+
+const (
+	stateHandshake uint32 = iota
+	stateLogin
+	stateAuthenticating
+	stateOpen
+)
+
+// Deliver implements event.Subscriber: it queues payload on the connection.
+// Safe from any goroutine.
+func (s *Session) Deliver(payload []byte) { _ = s.c.Send(payload) }
+
+// User returns the logged-in user id ("" for anonymous).
+func (s *Session) User() string { return s.id.User }
+
+// OnOpen implements netloop.Handler.
+func (m *Manager) OnOpen(c *netloop.Conn) error {
+	if int(m.count.Add(1)) > m.opts.MaxConnections {
+		m.count.Add(-1)
+		return &netloop.CloseError{Code: protocol.CodeTooManyConnections, Reason: "the server has reached its connection limit"}
+	}
+	s := &Session{m: m, c: c, openedAt: time.Now(), seq: m.seq.Add(1)}
+	s.lastActive = s.openedAt
+	s.lastPing = s.openedAt
+	c.SetContext(s)
+	sh := &m.all[shardOf(s)]
+	sh.mu.Lock()
+	sh.m[s] = struct{}{}
+	sh.mu.Unlock()
+	m.cfg.Metrics.Connection(c.Kind(), true)
+	return nil
+}
+
+// OnClose implements netloop.Handler: it removes every trace of the session.
+func (m *Manager) OnClose(c *netloop.Conn, _ error) {
+	s, ok := c.Context().(*Session)
+	if !ok {
+		return
+	}
+	for name := range s.events {
+		m.cfg.Events.Unsubscribe(name, s)
+	}
+	s.events = nil
+	sh := &m.all[shardOf(s)]
+	sh.mu.Lock()
+	delete(sh.m, s)
+	sh.mu.Unlock()
+	m.count.Add(-1)
+	m.cfg.Metrics.Connection(c.Kind(), false)
+}
+
+func shardOf(s *Session) int { return int(s.seq & (shard.Count - 1)) }
+
+// Shutdown closes every connection with CodeServerShutdown.
+func (m *Manager) Shutdown() {
+	m.each(func(s *Session) { s.c.CloseWith(protocol.CodeServerShutdown, "the server is shutting down") })
+}
+
+func (m *Manager) each(fn func(*Session)) {
+	var batch []*Session
+	for i := range m.all {
+		sh := &m.all[i]
+		sh.mu.Lock()
+		for s := range sh.m {
+			batch = append(batch, s)
+		}
+		sh.mu.Unlock()
+		for _, s := range batch {
+			fn(s)
+		}
+		batch = batch[:0]
+	}
+}
+
+func itoa(n int64) string {
+	if n == 0 {
+		return "0"
+	}
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
