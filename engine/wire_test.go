@@ -16,7 +16,9 @@ type dialer func(t testing.TB, srv *engine.Server) *enginetest.Client
 
 var transports = map[string]dialer{
 	"tcp": func(t testing.TB, srv *engine.Server) *enginetest.Client { return enginetest.DialTCP(t, srv.TCPAddr()) },
-	"ws":  func(t testing.TB, srv *engine.Server) *enginetest.Client { return enginetest.DialWS(t, srv.WSAddr(), false) },
+	"ws": func(t testing.TB, srv *engine.Server) *enginetest.Client {
+		return enginetest.DialWS(t, srv.WSAddr(), false)
+	},
 	"ws-deflate": func(t testing.TB, srv *engine.Server) *enginetest.Client {
 		return enginetest.DialWS(t, srv.WSAddr(), true)
 	},
@@ -108,10 +110,14 @@ func TestMalformedInputClosesWithoutPanic(t *testing.T) {
 	srv := enginetest.Start(t, nil)
 	good := msg.Append(nil, &msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionEmit, Name: "news", Data: []byte(`{"a":1}`)})
 	cases := map[string][]byte{
-		"empty":           {},
-		"truncated":       good[:len(good)/2],
-		"garbage offsets": func() []byte { b := append([]byte(nil), good...); binary.LittleEndian.PutUint32(b, 0xfffffff0); return b }(),
-		"random":          []byte("this is not a flatbuffer at all....."),
+		"empty":     {},
+		"truncated": good[:len(good)/2],
+		"garbage offsets": func() []byte {
+			b := append([]byte(nil), good...)
+			binary.LittleEndian.PutUint32(b, 0xfffffff0)
+			return b
+		}(),
+		"random": []byte("this is not a flatbuffer at all....."),
 	}
 	for name, payload := range cases {
 		for tname, dial := range transports {

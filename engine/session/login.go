@@ -93,4 +93,3 @@ func usernameOf(data []byte) string {
 	}
 	return v.Username
 }
-

@@ -59,10 +59,10 @@ type Metrics interface {
 
 type noMetrics struct{}
 
-func (noMetrics) Connection(netloop.Kind, bool)  {}
-func (noMetrics) MessageIn(fb.Topic, fb.Action)  {}
-func (noMetrics) Deliveries(fb.Topic, int)       {}
-func (noMetrics) Login(bool)                     {}
+func (noMetrics) Connection(netloop.Kind, bool) {}
+func (noMetrics) MessageIn(fb.Topic, fb.Action) {}
+func (noMetrics) Deliveries(fb.Topic, int)      {}
+func (noMetrics) Login(bool)                    {}
 
 // Config wires a Manager.
 type Config struct {
