@@ -133,7 +133,7 @@ func (s *Server) Start() error {
 		}
 		s.httpLn = ln
 	}
-	loops, err := gnetloop.Start(nsrv, gnetloop.Options{Loops: s.opts.Net.Loops})
+	loops, err := gnetloop.Start(nsrv, gnetloop.Options{Loops: s.opts.Net.Loops, Logger: s.log})
 	if err != nil {
 		if s.httpLn != nil {
 			_ = s.httpLn.Close()

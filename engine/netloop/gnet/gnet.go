@@ -14,13 +14,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"github.com/panjf2000/gnet/v2/pkg/logging"
 	"golang.org/x/sys/unix"
 
 	"github.com/eddy-realtime/eddy/engine/netloop"
@@ -32,6 +32,8 @@ type Options struct {
 	Loops int
 	// ReadBufferCap is each loop's read buffer. Default 64 KiB.
 	ReadBufferCap int
+	// Logger receives gnet's own messages. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // Engine is a running gnet server.
@@ -51,6 +53,9 @@ var _ netloop.Engine = (*Engine)(nil)
 // Start binds every listener of srv and serves them on gnet event loops.
 func Start(srv *netloop.Server, opts Options) (*Engine, error) {
 	srv.Options.EnsureDefaults()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	if len(srv.Listeners) == 0 {
 		return nil, errors.New("gnet: no listeners")
 	}
@@ -74,7 +79,7 @@ func Start(srv *netloop.Server, opts Options) (*Engine, error) {
 		gnet.WithMulticore(true),
 		gnet.WithReusePort(false),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithLogLevel(logging.ErrorLevel),
+		gnet.WithLogger(slogAdapter{l: opts.Logger}),
 	}
 	if opts.Loops > 0 {
 		gopts = append(gopts, gnet.WithNumEventLoop(opts.Loops))
