@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond Go, only when missing:
+# flatc (generated-code check) and nats-server (the benchmark baseline).
+# The JavaScript SDK's own dependencies come from its lockfile (npm ci).
+set -euo pipefail
+need=()
+command -v flatc >/dev/null 2>&1 || need+=(flatbuffers-compiler)
+command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: please install: ${need[*]} (apt-get install ${need[*]})" >&2
+		exit 1
+	fi
+	echo "deps: installing ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq "${need[@]}" >/dev/null
+fi
