@@ -1,0 +1,156 @@
+package eddy
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/eddy-realtime/eddy/protocol"
+	"github.com/eddy-realtime/eddy/sdk-go/internal/conn"
+	"github.com/eddy-realtime/eddy/sdk-go/internal/transport"
+)
+
+// Errors the client produces itself.
+var (
+	// ErrNotConnected is returned by calls that need the server (Emit,
+	// EmitAck) while the client is reconnecting. Nothing was sent.
+	ErrNotConnected = errors.New("eddy: not connected")
+	// ErrClosed is returned once the client has been closed or has stopped
+	// for good (see ConnectionState).
+	ErrClosed = errors.New("eddy: client closed")
+	// ErrConnectionLost wraps the cause reported when a live connection
+	// drops (heartbeat timeout, network error, server close).
+	ErrConnectionLost = errors.New("eddy: connection lost")
+	// ErrHeartbeatTimeout is the cause of a connection dropped because a
+	// Ping stayed unanswered for two heartbeat intervals.
+	ErrHeartbeatTimeout = errors.New("eddy: no pong in time")
+	// ErrSlowConsumer is reported to the error handler when callbacks fall
+	// so far behind that incoming events are dropped (see WithPendingLimit).
+	ErrSlowConsumer = errors.New("eddy: callbacks too slow, events dropped")
+	// ErrProtocol is wrapped when the server sends something the protocol
+	// does not allow.
+	ErrProtocol = errors.New("eddy: protocol violation")
+	// ErrBadAddress is wrapped by Dial for an address it cannot parse.
+	ErrBadAddress = errors.New("eddy: bad address")
+)
+
+// Sentinels matched by errors.Is against an *Error with a related code.
+var (
+	// ErrAuthFailed matches any refused login, and the codes
+	// InvalidCredentials, TooManyAuthAttempts and TokenExpired.
+	ErrAuthFailed = errors.New("eddy: authentication failed")
+	// ErrNotAuthenticated matches NotAuthenticated.
+	ErrNotAuthenticated = errors.New("eddy: not authenticated")
+	// ErrPermissionDenied matches PermissionDenied and PermissionError.
+	ErrPermissionDenied = errors.New("eddy: permission denied")
+	// ErrNotSubscribed matches NotSubscribed.
+	ErrNotSubscribed = errors.New("eddy: not subscribed")
+	// ErrUnsupportedVersion matches UnsupportedVersion (the server speaks
+	// another protocol version).
+	ErrUnsupportedVersion = errors.New("eddy: unsupported protocol version")
+	// ErrInvalidName matches InvalidName and NameTooLong.
+	ErrInvalidName = errors.New("eddy: invalid name")
+	// ErrInvalidData matches InvalidData (data is not JSON).
+	ErrInvalidData = errors.New("eddy: invalid data")
+	// ErrTooManySubscriptions matches TooManySubscriptions.
+	ErrTooManySubscriptions = errors.New("eddy: too many subscriptions")
+	// ErrRateLimited matches RateLimited.
+	ErrRateLimited = errors.New("eddy: rate limited")
+	// ErrTooLarge matches MessageTooLarge; the client also returns it for a
+	// message it will not send because it exceeds WithMaxFrame.
+	ErrTooLarge = errors.New("eddy: message too large")
+)
+
+var sentinels = map[protocol.Code]error{
+	protocol.CodeInvalidCredentials:   ErrAuthFailed,
+	protocol.CodeTooManyAuthAttempts:  ErrAuthFailed,
+	protocol.CodeTokenExpired:         ErrAuthFailed,
+	protocol.CodeNotAuthenticated:     ErrNotAuthenticated,
+	protocol.CodePermissionDenied:     ErrPermissionDenied,
+	protocol.CodePermissionError:      ErrPermissionDenied,
+	protocol.CodeNotSubscribed:        ErrNotSubscribed,
+	protocol.CodeUnsupportedVersion:   ErrUnsupportedVersion,
+	protocol.CodeInvalidName:          ErrInvalidName,
+	protocol.CodeNameTooLong:          ErrInvalidName,
+	protocol.CodeInvalidData:          ErrInvalidData,
+	protocol.CodeTooManySubscriptions: ErrTooManySubscriptions,
+	protocol.CodeRateLimited:          ErrRateLimited,
+	protocol.CodeMessageTooLarge:      ErrTooLarge,
+}
+
+// Error is a failure carrying a protocol error code: a refusal from the
+// server, a close it sent, or a request the client refused to send for a
+// reason the catalogue names (an invalid name, an oversized message).
+//
+// errors.Is(err, target) holds when target is the sentinel for Code (see
+// ErrPermissionDenied and friends) or an *Error with the same Code.
+type Error struct {
+	// Code is the catalogue code.
+	Code protocol.Code
+	// Reason is the server's text (or the client's); may be empty.
+	Reason string
+	// Op is what failed: "login", "handshake", "close", "subscribe",
+	// "resubscribe", "unsubscribe", "emit" or "server" (unsolicited).
+	Op string
+	// Name is the event (record, rpc) name the failure concerns, if any.
+	Name string
+}
+
+func (e *Error) Error() string {
+	s := "eddy: " + e.Op
+	if e.Name != "" {
+		s += fmt.Sprintf(" %q", e.Name)
+	}
+	s += ": " + e.Code.String()
+	if e.Reason != "" {
+		return s + ": " + e.Reason
+	}
+	return s + " (" + e.Code.Message() + ")"
+}
+
+// Is reports whether target is the sentinel for e's code (or ErrAuthFailed
+// for any refused login), or an *Error with the same code.
+func (e *Error) Is(target error) bool {
+	if t, ok := target.(*Error); ok {
+		return t.Code == e.Code
+	}
+	if target == ErrAuthFailed && e.Op == "login" {
+		return true
+	}
+	s, ok := sentinels[e.Code]
+	return ok && s == target
+}
+
+// Temporary reports whether the catalogue says a client may retry after this
+// code (a close with it is followed by a reconnect).
+func (e *Error) Temporary() bool { return e.Code.Reconnect() }
+
+// publicError turns an error from the internal packages into one of this
+// package's documented errors.
+func publicError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *conn.RemoteError
+	switch {
+	case errors.As(err, &re):
+		op := "handshake"
+		switch {
+		case re.Login:
+			op = "login"
+		case re.Close:
+			op = "close"
+		}
+		return &Error{Code: re.Code, Reason: re.Reason, Op: op}
+	case errors.Is(err, conn.ErrHeartbeatTimeout):
+		return ErrHeartbeatTimeout
+	case errors.Is(err, conn.ErrTooLarge), errors.Is(err, transport.ErrTooLarge):
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	case errors.Is(err, conn.ErrProtocol):
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	case errors.Is(err, transport.ErrBadAddress):
+		return fmt.Errorf("%w: %w", ErrBadAddress, err)
+	case errors.Is(err, conn.ErrClosed):
+		return ErrNotConnected
+	}
+	return fmt.Errorf("eddy: %w", err)
+}
