@@ -320,6 +320,9 @@ func readRecord(params ...any) (any, error) {
 		return nil, fmt.Errorf("%w (at most %d, reading %q)", ErrTooManyReads, c.max, name)
 	}
 	c.reads++
+	// The name may alias a pooled parser buffer (_(data.ref)); the reader
+	// gets its own copy, as it may keep it.
+	name = strings.Clone(name)
 	b, found, err := c.reader.ReadRecord(name)
 	if err != nil {
 		return nil, fmt.Errorf("valve: reading record %q: %w", name, err)

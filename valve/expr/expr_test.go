@@ -306,3 +306,30 @@ func TestFromJSON(t *testing.T) {
 		t.Fatalf("bad: %v", err)
 	}
 }
+
+type keepingReader struct{ names []string }
+
+func (k *keepingReader) ReadRecord(name string) ([]byte, bool, error) {
+	k.names = append(k.names, name)
+	return []byte(`{"ok": true}`), true, nil
+}
+
+// TestReaderKeepsNames checks that a name computed from data stays intact
+// in the reader's hands after the pooled parser is reused.
+func TestReaderKeepsNames(t *testing.T) {
+	p := mustCompile(t, "_(data.ref).ok", writeCfg)
+	k := &keepingReader{}
+	for i := 0; i < 20; i++ {
+		in := baseInput()
+		in.Reader = k
+		in.Data = []byte(fmt.Sprintf(`{"ref": "rec/%02d"}`, i))
+		if ok, err := p.Eval(in, testCaps); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+	}
+	for i, n := range k.names {
+		if want := fmt.Sprintf("rec/%02d", i); n != want {
+			t.Fatalf("name %d changed to %q", i, n)
+		}
+	}
+}
