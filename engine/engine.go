@@ -27,9 +27,11 @@ import (
 	"time"
 
 	"github.com/eddy-realtime/eddy/engine/event"
+	"github.com/eddy-realtime/eddy/engine/record"
 	"github.com/eddy-realtime/eddy/engine/netloop"
 	gnetloop "github.com/eddy-realtime/eddy/engine/netloop/gnet"
 	"github.com/eddy-realtime/eddy/engine/session"
+	"github.com/eddy-realtime/eddy/store"
 )
 
 // Release is the server's version string, set at build time with
@@ -42,6 +44,8 @@ type Server struct {
 	log  *slog.Logger
 
 	events   *event.Table
+	records  *record.Table
+	store    store.Store
 	sessions *session.Manager
 	loops    netloop.Engine
 
@@ -78,10 +82,17 @@ func New(opts Options, logger *slog.Logger) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: logger, events: event.New()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	st, err := openStore(opts.Store)
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	s.records = record.New(persister{st}, s.goFunc, record.Options{MaxRecords: opts.Store.MaxRecords})
 	s.sessions = session.NewManager(session.Config{
 		Options: opts.Session,
 		Auth:    session.Open{},
 		Events:  s.events,
+		Records: s.records,
 		Logger:  logger,
 		Go:      s.goFunc,
 		Release: Release,
@@ -129,6 +140,7 @@ func (s *Server) Start() error {
 	if s.opts.HTTP.Addr != Off {
 		ln, err := net.Listen("tcp", s.opts.HTTP.Addr)
 		if err != nil {
+			_ = s.store.Close()
 			return fmt.Errorf("engine: http listener: %w", err)
 		}
 		s.httpLn = ln
@@ -138,6 +150,7 @@ func (s *Server) Start() error {
 		if s.httpLn != nil {
 			_ = s.httpLn.Close()
 		}
+		_ = s.store.Close()
 		return fmt.Errorf("engine: %w", err)
 	}
 	s.loops = loops
@@ -159,7 +172,11 @@ func (s *Server) Start() error {
 		})
 	}
 	s.state.Store(stateServing)
-	s.log.Info("eddy serving", "release", Release, "ws", s.wsAddr, "tcp", s.tcpAddr, "http", s.HTTPAddr(), "backend", s.opts.Net.Backend)
+	data := s.opts.Store.Path
+	if s.opts.Store.Engine == "memory" {
+		data = "(memory)"
+	}
+	s.log.Info("eddy serving", "release", Release, "ws", s.wsAddr, "tcp", s.tcpAddr, "http", s.HTTPAddr(), "data", data, "backend", s.opts.Net.Backend)
 	return nil
 }
 
@@ -179,6 +196,12 @@ func (s *Server) HTTPAddr() string {
 
 // Connections returns the number of open client connections.
 func (s *Server) Connections() int { return s.sessions.Count() }
+
+// Records exposes the record table (for tests and the HTTP API).
+func (s *Server) Records() *record.Table { return s.records }
+
+// Store exposes the record store (for tests).
+func (s *Server) Store() store.Store { return s.store }
 
 // Events exposes the event table (for tests and the HTTP API).
 func (s *Server) Events() *event.Table { return s.events }
@@ -216,6 +239,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, ctx.Err())
+	}
+	// Every session is gone, so no write can arrive: flush and close.
+	if err := s.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("engine: store: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -16,7 +16,28 @@ type Options struct {
 	Net     NetOptions      `yaml:"net"`
 	HTTP    HTTPOptions     `yaml:"http"`
 	Session session.Options `yaml:"session"`
+	Store   StoreOptions    `yaml:"store"`
 	Log     LogOptions      `yaml:"log"`
+}
+
+// StoreOptions configure record storage.
+type StoreOptions struct {
+	// Engine is "pebble" (on disk) or "memory" (nothing survives a
+	// restart). Default "pebble".
+	Engine string `yaml:"engine"`
+	// Path is the Pebble data directory. Default "./eddy-data".
+	Path string `yaml:"path"`
+	// FlushInterval is how long writes gather before a synced batch
+	// commit. Default 2ms.
+	FlushInterval time.Duration `yaml:"flushInterval"`
+	// MaxQueueBytes bounds writes waiting for their commit. Default 64 MiB.
+	MaxQueueBytes int `yaml:"maxQueueBytes"`
+	// NoSync commits without fsync: faster, but a crash may lose
+	// acknowledged writes. Default false.
+	NoSync bool `yaml:"noSync"`
+	// MaxRecords is the most records kept in memory; idle ones beyond it
+	// are evicted and reloaded on demand. Default 100000.
+	MaxRecords int `yaml:"maxRecords"`
 }
 
 // NetOptions configure the client listeners.
@@ -90,6 +111,21 @@ func (o *Options) EnsureDefaults() {
 	if o.HTTP.Addr == "" {
 		o.HTTP.Addr = ":8080"
 	}
+	if o.Store.Engine == "" {
+		o.Store.Engine = "pebble"
+	}
+	if o.Store.Path == "" {
+		o.Store.Path = "./eddy-data"
+	}
+	if o.Store.FlushInterval == 0 {
+		o.Store.FlushInterval = 2 * time.Millisecond
+	}
+	if o.Store.MaxQueueBytes <= 0 {
+		o.Store.MaxQueueBytes = 64 << 20
+	}
+	if o.Store.MaxRecords <= 0 {
+		o.Store.MaxRecords = 100000
+	}
 	if o.Log.Level == "" {
 		o.Log.Level = "info"
 	}
@@ -118,6 +154,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Net.SlowConsumer != "disconnect" && o.Net.SlowConsumer != "drop" {
 		errs = append(errs, fmt.Errorf("net.slowConsumer: %q is not disconnect or drop", o.Net.SlowConsumer))
+	}
+	if o.Store.Engine != "pebble" && o.Store.Engine != "memory" {
+		errs = append(errs, fmt.Errorf("store.engine: %q is not pebble or memory", o.Store.Engine))
 	}
 	switch o.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -32,6 +32,7 @@ func Start(t testing.TB, mutate func(*engine.Options)) *engine.Server {
 	opts.Net.TCPAddr = "127.0.0.1:0"
 	opts.HTTP.Addr = "127.0.0.1:0"
 	opts.Net.Loops = 2
+	opts.Store.Engine = "memory"
 	if mutate != nil {
 		mutate(&opts)
 	}

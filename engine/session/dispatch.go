@@ -48,6 +48,8 @@ func (m *Manager) OnMessage(c *netloop.Conn, payload []byte) {
 	switch topic {
 	case fb.TopicEvent:
 		s.event(v)
+	case fb.TopicRecord:
+		s.record(v)
 	case fb.TopicConnection:
 		s.connection(v)
 	case fb.TopicAuth:

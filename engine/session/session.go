@@ -12,6 +12,7 @@ import (
 	"github.com/eddy-realtime/eddy/engine/event"
 	"github.com/eddy-realtime/eddy/engine/internal/shard"
 	"github.com/eddy-realtime/eddy/engine/netloop"
+	"github.com/eddy-realtime/eddy/engine/record"
 	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/protocol/fb"
 )
@@ -69,6 +70,7 @@ type Config struct {
 	Options Options
 	Auth    Authenticator
 	Events  *event.Table
+	Records *record.Table
 	Logger  *slog.Logger
 	Metrics Metrics
 	// Go runs f on a new goroutine owned by the server; it returns false
@@ -142,6 +144,7 @@ type Session struct {
 	failedLogins  int
 	subscriptions int // over all topics, for MaxSubscriptions
 	events        map[string]struct{}
+	records       map[string]struct{}
 	rateWindow    int64 // unix second of the current rate window
 	rateCount     int
 	view          msg.View
@@ -191,6 +194,10 @@ func (m *Manager) OnClose(c *netloop.Conn, _ error) {
 		m.cfg.Events.Unsubscribe(name, s)
 	}
 	s.events = nil
+	for name := range s.records {
+		m.cfg.Records.Unsubscribe(name, s)
+	}
+	s.records = nil
 	sh := &m.all[shardOf(s)]
 	sh.mu.Lock()
 	delete(sh.m, s)

@@ -1,0 +1,277 @@
+package session
+
+import (
+	"errors"
+
+	"github.com/eddy-realtime/eddy/codec/msg"
+	"github.com/eddy-realtime/eddy/engine/record"
+	"github.com/eddy-realtime/eddy/protocol"
+	"github.com/eddy-realtime/eddy/protocol/fb"
+)
+
+// record handles the Record topic. A message naming a record that is not in
+// memory is copied, the record is loaded off the loop, and the message runs
+// again on this loop once it is there; nothing blocks the loop.
+func (s *Session) record(v *msg.View) {
+	switch v.Action() {
+	case fb.ActionRead, fb.ActionUpdate, fb.ActionPatch, fb.ActionErasePath, fb.ActionDelete,
+		fb.ActionHas, fb.ActionHead, fb.ActionSnapshot:
+		name := v.Name()
+		if !s.checkName(fb.TopicRecord, v.Action(), v.Id(), name) {
+			return
+		}
+		e := s.m.cfg.Records.Lookup(msg.UnsafeString(name))
+		if e == nil {
+			s.loadThenReplay(v, []string{string(name)})
+			return
+		}
+		s.recordOp(v, e)
+	case fb.ActionSubscribe:
+		s.recordSubscribe(v)
+	case fb.ActionUnsubscribe:
+		id := v.Id()
+		eachName(v, func(name []byte) bool {
+			if _, ok := s.records[string(name)]; ok {
+				key := string(name)
+				delete(s.records, key)
+				s.subscriptions--
+				s.m.cfg.Records.Unsubscribe(key, s)
+			}
+			return true
+		})
+		s.ack(fb.TopicRecord, id)
+	default:
+		s.fail(fb.TopicRecord, v.Action(), v.Id(), v.Name(), protocol.CodeUnknownAction, "")
+	}
+}
+
+// loadThenReplay loads every named record and then runs the message again.
+func (s *Session) loadThenReplay(v *msg.View, names []string) {
+	payload := append([]byte(nil), v.Bytes()...)
+	pending := len(names)
+	var firstErr error
+	for _, name := range names {
+		s.m.cfg.Records.Load(name, func(err error) {
+			_ = s.c.Post(func() {
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				pending--
+				if pending > 0 {
+					return
+				}
+				if firstErr != nil {
+					var rv msg.View
+					_ = rv.Reset(payload)
+					s.fail(fb.TopicRecord, rv.Action(), rv.Id(), rv.Name(), protocol.CodeStorageError, firstErr.Error())
+					return
+				}
+				s.replay(payload)
+			})
+		})
+	}
+}
+
+// replay runs a copied message through dispatch again, on the loop.
+func (s *Session) replay(payload []byte) {
+	s.m.OnMessage(s.c, payload)
+}
+
+func (s *Session) trackRecord(name string) bool {
+	if _, ok := s.records[name]; ok {
+		return true
+	}
+	if s.subscriptions >= s.m.opts.MaxSubscriptions {
+		return false
+	}
+	if s.records == nil {
+		s.records = make(map[string]struct{})
+	}
+	s.records[name] = struct{}{}
+	s.subscriptions++
+	return true
+}
+
+func (s *Session) recordOp(v *msg.View, e *record.Entry) {
+	id, action := v.Id(), v.Action()
+	name := e.Name()
+	switch action {
+	case fb.ActionRead:
+		_, subscribed := s.records[name]
+		if !subscribed && s.subscriptions >= s.m.opts.MaxSubscriptions {
+			s.fail(fb.TopicRecord, action, id, v.Name(), protocol.CodeTooManySubscriptions, "")
+			return
+		}
+		s.m.cfg.Records.Create(e)
+		known := v.Version()
+		_, ok := e.Read(s, true, func(version int64, data []byte, _ bool) {
+			out := msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionReadResult, ID: id, Name: name, Version: version, HasVersion: true}
+			if known <= 0 || known < version {
+				out.Data = data
+			}
+			s.send(&out)
+		})
+		if !ok {
+			s.replay(append([]byte(nil), v.Bytes()...))
+			return
+		}
+		s.trackRecord(name)
+	case fb.ActionHas, fb.ActionHead, fb.ActionSnapshot:
+		version, data, exists := e.Snapshot()
+		out := msg.Msg{Topic: fb.TopicRecord, ID: id, Name: name, HasVersion: true}
+		switch action {
+		case fb.ActionHas:
+			out.Action = fb.ActionHasResult
+			if exists {
+				out.Version = 1
+			}
+		case fb.ActionHead:
+			out.Action, out.Version = fb.ActionHeadResult, version
+			if !exists {
+				out.Version = -1
+			}
+		default:
+			if !exists {
+				s.fail(fb.TopicRecord, action, id, v.Name(), protocol.CodeRecordNotFound, "")
+				return
+			}
+			out.Action, out.Version, out.Data = fb.ActionSnapshotResult, version, data
+		}
+		s.send(&out)
+	case fb.ActionDelete:
+		c := s.c
+		err := s.m.cfg.Records.Delete(e, s, func(err error) {
+			reply := msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionAck, ID: id, Name: name}
+			if err != nil {
+				reply = msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionError, ID: id, Name: name, Code: uint16(protocol.CodeStorageError), Reason: "Record Delete " + name + ": " + err.Error()}
+			}
+			_ = c.Send(msg.Append(nil, &reply))
+		})
+		if errors.Is(err, record.ErrGone) {
+			s.replay(append([]byte(nil), v.Bytes()...))
+			return
+		}
+		if _, ok := s.records[name]; ok {
+			delete(s.records, name)
+			s.subscriptions--
+		}
+	default:
+		s.recordWrite(v, e)
+	}
+}
+
+func (s *Session) recordWrite(v *msg.View, e *record.Entry) {
+	id, action, name := v.Id(), v.Action(), e.Name()
+	w := record.Write{Version: v.Version(), Path: msg.UnsafeString(v.Path()), Data: v.DataBytes(), Writer: s}
+	if v.Has(fb.FlagsForced) {
+		w.Version = record.Forced
+	}
+	if w.Version != record.Forced {
+		if _, ok := s.records[name]; !ok {
+			s.fail(fb.TopicRecord, action, id, v.Name(), protocol.CodeNotSubscribed, "read the record before a versioned write, or force the write")
+			return
+		}
+	}
+	switch action {
+	case fb.ActionUpdate:
+		w.Kind = record.Replace
+	case fb.ActionPatch:
+		w.Kind = record.SetPath
+	default:
+		w.Kind = record.ErasePath
+		if w.Path == "" {
+			s.fail(fb.TopicRecord, action, id, v.Name(), protocol.CodeInvalidPath, "erase needs a path")
+			return
+		}
+	}
+	if (w.Kind == record.Replace || w.Kind == record.SetPath) && len(w.Data) == 0 {
+		s.fail(fb.TopicRecord, action, id, v.Name(), protocol.CodeInvalidData, "no data")
+		return
+	}
+	if v.Has(fb.FlagsWantAck) {
+		c := s.c
+		w.Done = func(version int64, err error) {
+			reply := msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionWriteAck, ID: id, Name: name, Version: version, HasVersion: true}
+			if err != nil {
+				reply = msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionError, ID: id, Name: name, Code: uint16(protocol.CodeStorageError), Reason: "Record write " + name + ": " + err.Error()}
+			}
+			_ = c.Send(msg.Append(nil, &reply))
+		}
+	}
+	var err error
+	_, s.scratch, err = s.m.cfg.Records.Apply(e, &w, s.scratch)
+	if err == nil {
+		return
+	}
+	if errors.Is(err, record.ErrGone) {
+		s.replay(append([]byte(nil), v.Bytes()...))
+		return
+	}
+	var re *record.Error
+	if errors.As(err, &re) && re.Code == protocol.CodeVersionExists {
+		s.send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionVersionExists, ID: id, Name: name, Path: w.Path,
+			Version: re.Version, HasVersion: true, Data: re.Data, Code: uint16(re.Code), Reason: re.Error()})
+		return
+	}
+	if re != nil {
+		s.fail(fb.TopicRecord, action, id, v.Name(), re.Code, re.Detail)
+		return
+	}
+	s.fail(fb.TopicRecord, action, id, v.Name(), protocol.CodePermissionDenied, err.Error())
+}
+
+// recordSubscribe subscribes to one or many records without reading them.
+func (s *Session) recordSubscribe(v *msg.View) {
+	id := v.Id()
+	var missing []string
+	eachName(v, func(name []byte) bool {
+		if s.m.cfg.Records.Lookup(msg.UnsafeString(name)) == nil {
+			missing = append(missing, string(name))
+		}
+		return true
+	})
+	if len(missing) > 0 {
+		s.loadThenReplay(v, missing)
+		return
+	}
+	ok := true
+	eachName(v, func(name []byte) bool {
+		if !s.checkName(fb.TopicRecord, fb.ActionSubscribe, id, name) {
+			ok = false
+			return false
+		}
+		e := s.m.cfg.Records.Lookup(msg.UnsafeString(name))
+		if e == nil {
+			s.replay(append([]byte(nil), v.Bytes()...))
+			ok = false
+			return false
+		}
+		if !s.trackRecord(e.Name()) {
+			s.fail(fb.TopicRecord, fb.ActionSubscribe, id, name, protocol.CodeTooManySubscriptions, "")
+			ok = false
+			return false
+		}
+		if _, alive := e.Subscribe(s); !alive {
+			delete(s.records, e.Name())
+			s.subscriptions--
+			s.replay(append([]byte(nil), v.Bytes()...))
+			ok = false
+			return false
+		}
+		return true
+	})
+	if ok {
+		s.ack(fb.TopicRecord, id)
+	}
+}
+
+// Deleted implements record.Subscriber: the record was deleted by someone
+// else, so the subscription is gone. Safe from any goroutine.
+func (s *Session) Deleted(name string) {
+	_ = s.c.Post(func() {
+		if _, ok := s.records[name]; ok {
+			delete(s.records, name)
+			s.subscriptions--
+		}
+	})
+}
