@@ -1,0 +1,433 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func init() { Register(eventsFanout{}) }
+
+// FanoutEvent is the event name (and NATS subject) events-fanout uses.
+const FanoutEvent = "bench.events-fanout"
+
+// eventsFanout is DESIGN.md's events-fanout: Pubs publishers emit
+// bench payloads on one event name, Subs subscribers receive every one.
+//
+// Figures: rates "deliveries" and "publishes" per second over the measured
+// window; latency publish->delivery of the messages published in the window;
+// counts "published", "delivered", "lost", "reordered", "bad_payload",
+// "errors" over the whole run.
+type eventsFanout struct{}
+
+func (eventsFanout) Name() string     { return "events-fanout" }
+func (eventsFanout) Headline() string { return "deliveries" }
+
+// fanoutRun is the shared state of one run.
+type fanoutRun struct {
+	p       Params
+	pubs    []*publisher
+	subs    []*subscriber
+	stop    atomic.Bool
+	abort   chan struct{}
+	abortMu sync.Once
+	// The measured window, in Now() nanoseconds: messages stamped inside
+	// it are recorded in the latency histograms.
+	winStart atomic.Int64
+	winEnd   atomic.Int64
+}
+
+type publisher struct {
+	idx       int
+	c         Client
+	published atomic.Uint64 // last sequence number published
+	err       error
+}
+
+type subscriber struct {
+	c    Client
+	run  *fanoutRun
+	size int
+	// progress[p] is the highest sequence number of publisher p received
+	// with nothing missing before it (read by the publishers' windows).
+	progress []atomic.Uint64
+
+	mu        sync.Mutex // held by deliver; the coordinator reads under it
+	next      []uint64   // next expected sequence number per publisher
+	delivered uint64
+	lost      uint64
+	reordered uint64
+	bad       uint64
+	hist      Histogram
+}
+
+func (s *subscriber) deliver(data []byte) {
+	now := Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pub, seq, t, err := ReadPayload(data)
+	if err != nil || len(data) != s.size || pub >= len(s.next) || seq == 0 {
+		s.bad++
+		return
+	}
+	s.delivered++
+	switch exp := s.next[pub]; {
+	case seq == exp:
+		s.next[pub]++
+	case seq > exp:
+		s.lost += seq - exp
+		s.next[pub] = seq + 1
+	default:
+		s.reordered++
+		return
+	}
+	s.progress[pub].Store(s.next[pub] - 1)
+	if t >= s.run.winStart.Load() && t < s.run.winEnd.Load() {
+		s.hist.Record(time.Duration(now - t))
+	}
+}
+
+func (r *fanoutRun) doAbort() { r.abortMu.Do(func() { close(r.abort) }) }
+
+// Run implements Scenario.
+func (eventsFanout) Run(ctx context.Context, target Target, p Params) (Figures, []string, error) {
+	if err := p.Validate(); err != nil {
+		return Figures{}, nil, err
+	}
+	r := &fanoutRun{p: p, abort: make(chan struct{})}
+	r.winStart.Store(math.MaxInt64)
+	r.winEnd.Store(math.MaxInt64)
+	defer r.closeAll()
+
+	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for i := 0; i < p.Subs; i++ {
+		c, err := target.Dial(dialCtx)
+		if err != nil {
+			return Figures{}, nil, err
+		}
+		s := &subscriber{c: c, run: r, size: p.Size, progress: make([]atomic.Uint64, p.Pubs), next: make([]uint64, p.Pubs)}
+		for j := range s.next {
+			s.next[j] = 1
+		}
+		r.subs = append(r.subs, s)
+		if err := c.Subscribe(dialCtx, FanoutEvent, s.deliver); err != nil {
+			return Figures{}, nil, err
+		}
+	}
+	for i := 0; i < p.Pubs; i++ {
+		c, err := target.Dial(dialCtx)
+		if err != nil {
+			return Figures{}, nil, err
+		}
+		r.pubs = append(r.pubs, &publisher{idx: i, c: c})
+	}
+
+	var wg sync.WaitGroup
+	start := Now()
+	for _, pb := range r.pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pb.err = r.publish(pb, start)
+			if pb.err != nil {
+				r.doAbort()
+			}
+		}()
+	}
+	pubsDone := make(chan struct{})
+	go func() { wg.Wait(); close(pubsDone) }()
+
+	// Warm-up, then the measured window.
+	var pub0, del0, pub1, del1 uint64
+	var elapsed time.Duration
+	err := r.sleep(ctx, p.Warmup)
+	if err == nil {
+		pub0, del0 = r.published(), r.delivered()
+		t0 := time.Now()
+		r.winStart.Store(Now())
+		err = r.sleep(ctx, p.Duration)
+		r.winEnd.Store(Now())
+		elapsed = time.Since(t0)
+		pub1, del1 = r.published(), r.delivered()
+	}
+	r.stop.Store(true)
+	f, problems := r.finish(ctx, pubsDone, err)
+	if elapsed > 0 {
+		f.Elapsed = round3(elapsed.Seconds())
+		f.Rates = map[string]float64{
+			"publishes":  round1(float64(pub1-pub0) / elapsed.Seconds()),
+			"deliveries": round1(float64(del1-del0) / elapsed.Seconds()),
+		}
+	}
+	return f, problems, ctx.Err()
+}
+
+// sleep waits d, returning early with an error when the run aborts or a
+// client fails.
+func (r *fanoutRun) sleep(ctx context.Context, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.abort:
+			return errors.New("aborted")
+		case <-tick.C:
+			if err := r.clientErr(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *fanoutRun) clientErr() error {
+	for _, s := range r.subs {
+		if err := s.c.Err(); err != nil {
+			return err
+		}
+	}
+	for _, pb := range r.pubs {
+		if err := pb.c.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish stops the publishers, drains the subscribers, closes every client
+// and gathers counts, latency and problems.
+func (r *fanoutRun) finish(ctx context.Context, pubsDone chan struct{}, runErr error) (Figures, []string) {
+	var problems []string
+	if runErr != nil && ctx.Err() == nil {
+		r.doAbort()
+	}
+	select {
+	case <-pubsDone:
+	case <-time.After(r.p.Drain + 10*time.Second):
+		problems = append(problems, "publishers did not stop within the drain time")
+		r.doAbort()
+		<-pubsDone
+	}
+	for _, pb := range r.pubs {
+		if pb.err != nil && !errors.Is(pb.err, errAborted) {
+			problems = append(problems, fmt.Sprintf("publisher %d: %v", pb.idx, pb.err))
+		}
+	}
+	// Drain: wait until every subscriber has every message published.
+	deadline := time.Now().Add(r.p.Drain)
+	for !r.drained() && time.Now().Before(deadline) && r.clientErr() == nil && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	var clientErrs uint64
+	for i, s := range r.subs {
+		if err := s.c.Err(); err != nil {
+			clientErrs++
+			problems = append(problems, fmt.Sprintf("subscriber %d: %v", i, err))
+		}
+	}
+	for _, pb := range r.pubs {
+		if err := pb.c.Err(); err != nil {
+			clientErrs++
+			problems = append(problems, fmt.Sprintf("publisher %d: %v", pb.idx, err))
+		}
+	}
+	if runErr != nil && ctx.Err() == nil && r.clientErr() == nil {
+		problems = append(problems, "run stopped early: "+runErr.Error())
+	}
+	r.closeAll()
+
+	var hist Histogram
+	var delivered, lost, reordered, bad, missing uint64
+	for _, s := range r.subs {
+		s.mu.Lock()
+		delivered += s.delivered
+		lost += s.lost
+		reordered += s.reordered
+		bad += s.bad
+		for i, pb := range r.pubs {
+			if want, got := pb.published.Load(), s.next[i]-1; want > got {
+				missing += want - got
+			}
+		}
+		hist.Merge(&s.hist)
+		s.mu.Unlock()
+	}
+	published := r.published()
+	if published == 0 {
+		problems = append(problems, "nothing was published")
+	} else if delivered == 0 {
+		problems = append(problems, "nothing was delivered")
+	}
+	if lost+missing > 0 {
+		problems = append(problems, fmt.Sprintf("%d deliveries lost (%d gaps, %d missing at the end)", lost+missing, lost, missing))
+	}
+	if reordered > 0 {
+		problems = append(problems, fmt.Sprintf("%d deliveries out of order or duplicated", reordered))
+	}
+	if bad > 0 {
+		problems = append(problems, fmt.Sprintf("%d deliveries with a malformed payload", bad))
+	}
+	return Figures{
+		Latency: hist.Summary(),
+		Counts: map[string]uint64{
+			"published": published, "delivered": delivered, "lost": lost + missing,
+			"reordered": reordered, "bad_payload": bad, "errors": clientErrs,
+		},
+	}, problems
+}
+
+func (r *fanoutRun) drained() bool {
+	for i, pb := range r.pubs {
+		want := pb.published.Load()
+		for _, s := range r.subs {
+			if s.progress[i].Load() < want {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (r *fanoutRun) published() uint64 {
+	var n uint64
+	for _, pb := range r.pubs {
+		n += pb.published.Load()
+	}
+	return n
+}
+
+func (r *fanoutRun) delivered() uint64 {
+	var n uint64
+	for _, s := range r.subs {
+		s.mu.Lock()
+		n += s.delivered
+		s.mu.Unlock()
+	}
+	return n
+}
+
+func (r *fanoutRun) closeAll() {
+	for _, pb := range r.pubs {
+		if pb.c != nil {
+			_ = pb.c.Close()
+		}
+	}
+	for _, s := range r.subs {
+		if s.c != nil {
+			_ = s.c.Close()
+		}
+	}
+}
+
+var errAborted = errors.New("load: run aborted")
+
+// publish is one publisher's loop: batches of ConfirmEvery messages, the
+// last of each asking for a confirmation, flushed with one write; at most
+// MaxUnconfirmed confirmations outstanding; at most Window/Pubs messages
+// ahead of the slowest subscriber; paced at Rate/Pubs when Rate is set.
+func (r *fanoutRun) publish(pb *publisher, start int64) error {
+	p := r.p
+	payload, err := NewPayload(p.Size, pb.idx)
+	if err != nil {
+		return err
+	}
+	window := uint64(p.Window / p.Pubs)
+	var interval float64 // nanoseconds between messages when paced
+	if p.Rate > 0 {
+		interval = 1e9 * float64(p.Pubs) / p.Rate
+	}
+	var seq uint64
+	outstanding := 0
+	for !r.stop.Load() {
+		batch := p.ConfirmEvery - int(seq%uint64(p.ConfirmEvery))
+		if interval > 0 {
+			due := uint64(float64(Now()-start)/interval) + 1
+			if due <= seq {
+				wait := time.Duration(float64(seq)*interval) - time.Duration(Now()-start)
+				if wait > 0 {
+					time.Sleep(wait)
+				}
+				continue
+			}
+			batch = min(batch, int(due-seq))
+		}
+		for i := 0; i < batch; i++ {
+			seq++
+			Stamp(payload, seq, Now())
+			confirm := seq%uint64(p.ConfirmEvery) == 0
+			if err := pb.c.Publish(FanoutEvent, payload, confirm); err != nil {
+				return err
+			}
+			if confirm {
+				outstanding++
+			}
+		}
+		pb.published.Store(seq)
+		if err := pb.c.Flush(); err != nil {
+			return err
+		}
+		for outstanding >= p.MaxUnconfirmed {
+			select {
+			case <-pb.c.Confirmed():
+				outstanding--
+			case <-r.abort:
+				return errAborted
+			}
+		}
+		for drained := false; !drained && outstanding > 0; {
+			select {
+			case <-pb.c.Confirmed():
+				outstanding--
+			default:
+				drained = true
+			}
+		}
+		if err := r.waitWindow(pb.idx, seq, window); err != nil {
+			return err
+		}
+	}
+	// Wait for the last confirmations so the drain starts from a known state.
+	for outstanding > 0 {
+		select {
+		case <-pb.c.Confirmed():
+			outstanding--
+		case <-r.abort:
+			return errAborted
+		}
+	}
+	return nil
+}
+
+// waitWindow blocks while publisher idx is more than window messages
+// ahead of its slowest subscriber.
+func (r *fanoutRun) waitWindow(idx int, seq, window uint64) error {
+	if seq <= window {
+		return nil
+	}
+	floor := seq - window
+	for _, s := range r.subs {
+		for s.progress[idx].Load() < floor {
+			if r.stop.Load() {
+				return nil
+			}
+			select {
+			case <-r.abort:
+				return errAborted
+			default:
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	return nil
+}
+
+func round1(x float64) float64 { return math.Round(x*10) / 10 }
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }

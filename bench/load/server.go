@@ -1,0 +1,170 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"github.com/eddy-realtime/eddy/engine"
+	"github.com/eddy-realtime/eddy/engine/config"
+)
+
+// EddyServer is an Eddy server started in this process on loopback ports.
+type EddyServer struct {
+	srv *engine.Server
+}
+
+// SpawnEddy starts an Eddy server on 127.0.0.1 free ports (TCP and
+// WebSocket; HTTP off). mutate may adjust the options first; logs at warn
+// and above go to logw (nil: discarded).
+func SpawnEddy(mutate func(*engine.Options), logw io.Writer) (*EddyServer, error) {
+	var opts engine.Options
+	opts.Net.TCPAddr = "127.0.0.1:0"
+	opts.Net.WSAddr = "127.0.0.1:0"
+	opts.HTTP.Addr = engine.Off
+	// Keep records in memory when the server has a record store: a bench
+	// run must not leave data files behind. (An older engine without the
+	// setting just reports it unknown, which is fine.)
+	_ = config.Set(&opts, "store.engine", "memory")
+	if mutate != nil {
+		mutate(&opts)
+	}
+	if logw == nil {
+		logw = io.Discard
+	}
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := engine.New(opts, log)
+	if err != nil {
+		return nil, fmt.Errorf("load: eddy: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("load: eddy: %w", err)
+	}
+	return &EddyServer{srv: srv}, nil
+}
+
+// Target returns a target for the server's listener of transport.
+func (s *EddyServer) Target(transport string) (*EddyTarget, error) {
+	switch transport {
+	case "tcp", "":
+		return &EddyTarget{Addr: s.srv.TCPAddr(), Trans: "tcp"}, nil
+	case "ws":
+		return &EddyTarget{Addr: s.srv.WSAddr(), Trans: "ws"}, nil
+	}
+	return nil, fmt.Errorf("load: transport %q: want tcp or ws", transport)
+}
+
+// Server exposes the engine (tests look at its tables).
+func (s *EddyServer) Server() *engine.Server { return s.srv }
+
+// Close shuts the server down.
+func (s *EddyServer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.srv.Shutdown(ctx)
+}
+
+// ErrNoNATS is returned by SpawnNATS when no nats-server binary is found.
+var ErrNoNATS = errors.New("load: nats-server is not installed (apt-get install -y nats-server)")
+
+// natsPaths are tried after $PATH: Debian installs the binary in /usr/sbin,
+// which is not on an ordinary user's PATH.
+var natsPaths = []string{"/usr/sbin/nats-server", "/usr/local/bin/nats-server", "/usr/local/sbin/nats-server"}
+
+// FindNATS returns the path of the nats-server binary, or ErrNoNATS. The
+// NATS_SERVER environment variable overrides the search.
+func FindNATS() (string, error) {
+	if p := os.Getenv("NATS_SERVER"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("nats-server"); err == nil {
+		return p, nil
+	}
+	for _, p := range natsPaths {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", ErrNoNATS
+}
+
+// NATSServer is a nats-server subprocess on a loopback port.
+type NATSServer struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan error
+}
+
+// SpawnNATS starts nats-server on a free 127.0.0.1 port and waits until it
+// accepts connections. Its output goes to logw (nil: discarded).
+func SpawnNATS(logw io.Writer) (*NATSServer, error) {
+	bin, err := FindNATS()
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+	if logw != nil {
+		cmd.Stdout, cmd.Stderr = logw, logw
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("load: start %s: %w", bin, err)
+	}
+	s := &NATSServer{cmd: cmd, url: "nats://127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return s, nil
+		}
+		select {
+		case werr := <-s.done:
+			return nil, fmt.Errorf("load: nats-server exited at start: %v", werr)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = s.Close()
+			return nil, fmt.Errorf("load: nats-server did not listen on %s within 10s", addr)
+		}
+	}
+}
+
+// URL is the server's client URL.
+func (s *NATSServer) URL() string { return s.url }
+
+// Target returns a target for the server.
+func (s *NATSServer) Target() *NATSTarget { return &NATSTarget{URL: s.url} }
+
+// Close stops the subprocess (SIGKILL after it ignores SIGTERM for 5s).
+func (s *NATSServer) Close() error {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("load: free port: %w", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	return port, ln.Close()
+}
