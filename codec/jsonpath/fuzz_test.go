@@ -136,11 +136,10 @@ func FuzzErase(f *testing.F) {
 			return
 		}
 		checkOutput(t, out)
-		_, had, _ := Get(doc, path)
-		if !had {
-			if c, _ := Compact(nil, doc); !bytes.Equal(out, c) {
-				t.Fatalf("Erase of missing %q changed %s to %s", path, doc, out)
-			}
+		// Erasing a path Get does not find keeps the document's meaning (the
+		// bytes may change when an earlier member of a repeated key had it).
+		if _, had, _ := Get(doc, path); !had && !Equal(out, doc) {
+			t.Fatalf("Erase of missing %q changed %s to %s", path, doc, out)
 		}
 		if !strings.HasSuffix(path, "]") {
 			if v, ok, err := Get(out, path); ok || err != nil {

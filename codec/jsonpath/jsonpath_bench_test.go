@@ -10,7 +10,7 @@ import (
 func benchDoc() []byte {
 	b := []byte(`{"id":"match-4711","status":"running","round":7,"position":{"x":10.5,"y":-3.25,"z":0},` +
 		`"settings":{"mode":"ranked","map":"harbour","limits":{"time":900,"score":50},"flags":["fog","night"]},"players":[`)
-	for i := 0; i < 8; i++ {
+	for i := 0; i < 10; i++ {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -29,7 +29,7 @@ func benchDoc() []byte {
 // nested keys in another order and one number spelled differently.
 func reorderedBenchDoc() []byte {
 	b := []byte(`{"chat":{"count":42.0,"last":"gg \"well played\" \u263a"},"players":[`)
-	for i := 0; i < 8; i++ {
+	for i := 0; i < 10; i++ {
 		if i > 0 {
 			b = append(b, ',')
 		}
