@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eddy-realtime/eddy/engine/auth"
 	"github.com/eddy-realtime/eddy/engine/event"
 	"github.com/eddy-realtime/eddy/engine/record"
 	"github.com/eddy-realtime/eddy/engine/netloop"
@@ -82,6 +83,10 @@ func New(opts Options, logger *slog.Logger) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: logger, events: event.New()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	chain, err := auth.New(opts.Auth, auth.WithLogger(logger))
+	if err != nil {
+		return nil, fmt.Errorf("engine: auth: %w", err)
+	}
 	st, err := openStore(opts.Store)
 	if err != nil {
 		return nil, err
@@ -90,7 +95,7 @@ func New(opts Options, logger *slog.Logger) (*Server, error) {
 	s.records = record.New(persister{st}, s.goFunc, record.Options{MaxRecords: opts.Store.MaxRecords})
 	s.sessions = session.NewManager(session.Config{
 		Options: opts.Session,
-		Auth:    session.Open{},
+		Auth:    newAuthenticator(chain),
 		Events:  s.events,
 		Records: s.records,
 		Logger:  logger,

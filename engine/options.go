@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/eddy-realtime/eddy/engine/auth"
 	"github.com/eddy-realtime/eddy/engine/session"
 )
 
@@ -17,6 +18,7 @@ type Options struct {
 	HTTP    HTTPOptions     `yaml:"http"`
 	Session session.Options `yaml:"session"`
 	Store   StoreOptions    `yaml:"store"`
+	Auth    auth.Config     `yaml:"auth"`
 	Log     LogOptions      `yaml:"log"`
 }
 
@@ -154,6 +156,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Net.SlowConsumer != "disconnect" && o.Net.SlowConsumer != "drop" {
 		errs = append(errs, fmt.Errorf("net.slowConsumer: %q is not disconnect or drop", o.Net.SlowConsumer))
+	}
+	if err := o.Auth.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("auth: %w", err))
 	}
 	if o.Store.Engine != "pebble" && o.Store.Engine != "memory" {
 		errs = append(errs, fmt.Errorf("store.engine: %q is not pebble or memory", o.Store.Engine))

@@ -1,11 +1,13 @@
 // Command eddy runs the Eddy realtime server.
 //
 //	eddy start [-c config.yml] [flags]   serve (embedded defaults without -c)
+//	eddy hash [password]                 hash a password for the users file
 //	eddy version                         print the release
 //	eddy help                            this text
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/eddy-realtime/eddy/engine"
+	"github.com/eddy-realtime/eddy/engine/auth"
 	"github.com/eddy-realtime/eddy/engine/config"
 )
 
@@ -25,6 +28,7 @@ const usage = `Eddy: a realtime data server (records, events, RPC, presence).
 
 Usage:
   eddy start [flags]     start the server (no config file needed)
+  eddy hash [password]   print an argon2id hash for a users file (reads stdin without an argument)
   eddy version           print the release
   eddy help              show this help
 
@@ -47,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "start":
 		return start(args, stdout, stderr)
+	case "hash":
+		return hash(args, os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "eddy", engine.Release)
 		return 0
@@ -154,4 +160,31 @@ func newLogger(o engine.LogOptions, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, h))
 	}
 	return slog.New(slog.NewTextHandler(w, h))
+}
+
+// hash prints the argon2id hash of a password given as the argument or as
+// the first line of stdin (so it stays out of shell history).
+func hash(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var password string
+	switch len(args) {
+	case 0:
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && line == "" {
+			fmt.Fprintln(stderr, "eddy hash: no password given")
+			return 2
+		}
+		password = strings.TrimRight(line, "\r\n")
+	case 1:
+		password = args[0]
+	default:
+		fmt.Fprintln(stderr, "usage: eddy hash [password]")
+		return 2
+	}
+	h, err := auth.HashPassword(password)
+	if err != nil {
+		fmt.Fprintln(stderr, "eddy hash:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, h)
+	return 0
 }

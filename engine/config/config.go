@@ -176,6 +176,13 @@ func set(v reflect.Value, s string) error {
 			return err
 		}
 		v.SetInt(n)
+	case v.Kind() == reflect.Slice || v.Kind() == reflect.Map:
+		// Lists and maps (auth strategies) are given as YAML or JSON.
+		nv := reflect.New(v.Type())
+		if err := yaml.Unmarshal([]byte(s), nv.Interface()); err != nil {
+			return err
+		}
+		v.Set(nv.Elem())
 	case v.Kind() == reflect.Float64:
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
