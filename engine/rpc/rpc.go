@@ -1,0 +1,623 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eddy-realtime/eddy/codec/msg"
+	"github.com/eddy-realtime/eddy/engine/internal/shard"
+	"github.com/eddy-realtime/eddy/engine/internal/timewheel"
+	"github.com/eddy-realtime/eddy/protocol"
+	"github.com/eddy-realtime/eddy/protocol/fb"
+)
+
+// Errors returned to the session, which answers them with the matching
+// catalogue code.
+var (
+	ErrAlreadyProvided = errors.New("rpc: this connection already provides this rpc")
+	ErrNotProvided     = errors.New("rpc: this connection does not provide this rpc")
+	ErrUnknownRequest  = errors.New("rpc: no such request is pending for this connection")
+	ErrClosed          = errors.New("rpc: connection closed")
+)
+
+// Conn is where a Peer's messages go. Send must copy payload and must not
+// block; netloop.Conn satisfies it.
+type Conn interface {
+	Send(payload []byte) error
+}
+
+// Selection is how the table picks among a name's providers.
+type Selection uint8
+
+const (
+	// RoundRobin takes the providers of a name in turn.
+	RoundRobin Selection = iota
+	// Random picks a provider uniformly at random.
+	Random
+)
+
+// Config tunes a Table. Zero values mean the documented defaults.
+type Config struct {
+	Selection Selection
+	// AcceptTimeout bounds the time a provider has to accept. Default 1s.
+	AcceptTimeout time.Duration
+	// ResponseTimeout bounds the time from forwarding a request to the
+	// provider that accepted it until its response. Default 10s.
+	ResponseTimeout time.Duration
+	// ExposeRequester sends the requester's user name to the provider.
+	ExposeRequester bool
+	// Tick is the deadline resolution (the timing wheel's slot width).
+	// Default 10ms.
+	Tick time.Duration
+	// Now is the clock; default time.Now. Tests drive deadlines with it.
+	Now func() time.Time
+}
+
+// wheelSlots per shard: 64 slots of 10ms make a 640ms revolution; longer
+// deadlines wait a few revolutions in their slot. Kept small because every
+// shard has its own wheel (256 × 64 × 40 bytes).
+const wheelSlots = 64
+
+// Table holds providers and pending requests.
+type Table struct {
+	cfg       Config
+	seq       atomic.Uint64 // last server-side request id
+	live      atomic.Int64  // pending requests
+	providers [shard.Count]providerShard
+	requests  [shard.Count]requestShard
+}
+
+type providerShard struct {
+	mu    sync.RWMutex
+	names map[string]*providers
+}
+
+type providers struct {
+	list []*Peer      // copy-on-write under the shard's lock
+	next atomic.Uint32 // round-robin cursor
+}
+
+type requestShard struct {
+	mu    sync.Mutex
+	m     map[uint64]*request
+	wheel timewheel.Wheel[*request]
+	size  atomic.Int32 // len(m), readable without mu so Expire skips idle shards
+}
+
+// New returns an empty table. Call Run on one goroutine to enforce deadlines.
+func New(cfg Config) *Table {
+	if cfg.AcceptTimeout <= 0 {
+		cfg.AcceptTimeout = time.Second
+	}
+	if cfg.ResponseTimeout <= 0 {
+		cfg.ResponseTimeout = 10 * time.Second
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 10 * time.Millisecond
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	t := &Table{cfg: cfg}
+	start := cfg.Now()
+	for i := range t.providers {
+		t.providers[i].names = make(map[string]*providers)
+	}
+	for i := range t.requests {
+		t.requests[i].m = make(map[uint64]*request)
+		t.requests[i].wheel.Init(cfg.Tick, wheelSlots, start)
+	}
+	return t
+}
+
+// Peer is one connection's handle on the table, as provider and requester.
+type Peer struct {
+	conn     Conn
+	user     string
+	provides map[string]struct{} // owner-only: Provide, Unprovide, Close
+	mu       struct {
+		sync.Mutex
+		closed bool
+		asked  map[uint64]struct{} // requests assigned to this peer as provider
+		made   map[uint64]struct{} // requests this peer made
+	}
+}
+
+// NewPeer returns a handle for a connection whose user is user ("" when
+// anonymous). Close it when the connection ends.
+func NewPeer(conn Conn, user string) *Peer { return &Peer{conn: conn, user: user} }
+
+// Call is one request as the requester sent it. Name and Data are copied.
+type Call struct {
+	ID            uint64 // the requester's correlation id
+	Name          []byte
+	Data          []byte        // JSON; nil when absent
+	Timeout       time.Duration // response timeout; 0: the table's
+	AcceptTimeout time.Duration // 0: the table's
+}
+
+type request struct {
+	id              uint64 // server-side id, the key in the shard map
+	reqID           uint64 // requester's id
+	requester       *Peer
+	provider        *Peer // nil between a provider leaving and the reroute
+	accepted        bool
+	sent            time.Time // when the current provider was sent the request
+	acceptTimeout   time.Duration
+	responseTimeout time.Duration
+	tried           []*Peer
+	name            []byte
+	frame           []byte // the Request as providers get it
+	timer           timewheel.Timer[*request]
+}
+
+var requestPool = sync.Pool{New: func() any {
+	r := &request{}
+	r.timer.Value = r
+	return r
+}}
+
+func getRequest() *request { return requestPool.Get().(*request) }
+
+func putRequest(r *request) {
+	r.requester, r.provider, r.accepted = nil, nil, false
+	clear(r.tried)
+	r.tried = r.tried[:0]
+	if cap(r.frame) > maxKeep {
+		r.frame = nil
+	}
+	requestPool.Put(r)
+}
+
+const maxKeep = 64 << 10
+
+// Provide registers p as a provider of name.
+func (t *Table) Provide(p *Peer, name string) error {
+	if _, dup := p.provides[name]; dup {
+		return ErrAlreadyProvided
+	}
+	p.mu.Lock()
+	closed := p.mu.closed
+	p.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if p.provides == nil {
+		p.provides = make(map[string]struct{})
+	}
+	p.provides[name] = struct{}{}
+	sh := &t.providers[shard.Index(name)]
+	sh.mu.Lock()
+	ps := sh.names[name]
+	if ps == nil {
+		ps = &providers{}
+		sh.names[name] = ps
+	}
+	next := make([]*Peer, len(ps.list), len(ps.list)+1)
+	copy(next, ps.list)
+	ps.list = append(next, p)
+	sh.mu.Unlock()
+	return nil
+}
+
+// Unprovide removes p from name's providers. Requests already sent to p
+// stay with it.
+func (t *Table) Unprovide(p *Peer, name string) error {
+	if _, ok := p.provides[name]; !ok {
+		return ErrNotProvided
+	}
+	delete(p.provides, name)
+	t.removeProvider(name, p)
+	return nil
+}
+
+func (t *Table) removeProvider(name string, p *Peer) {
+	sh := &t.providers[shard.Index(name)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ps := sh.names[name]
+	if ps == nil {
+		return
+	}
+	for i, x := range ps.list {
+		if x != p {
+			continue
+		}
+		if len(ps.list) == 1 {
+			delete(sh.names, name)
+			return
+		}
+		next := make([]*Peer, 0, len(ps.list)-1)
+		next = append(next, ps.list[:i]...)
+		ps.list = append(next, ps.list[i+1:]...)
+		return
+	}
+}
+
+// Request routes c from p to a provider. Every outcome reaches p through
+// its Conn: Accept, Response or RequestError carrying c.ID.
+func (t *Table) Request(p *Peer, c *Call) {
+	now := t.cfg.Now()
+	r := getRequest()
+	r.id = t.seq.Add(1)
+	r.reqID = c.ID
+	r.requester = p
+	r.name = append(r.name[:0], c.Name...)
+	r.acceptTimeout, r.responseTimeout = t.cfg.AcceptTimeout, t.cfg.ResponseTimeout
+	if c.AcceptTimeout > 0 {
+		r.acceptTimeout = c.AcceptTimeout
+	}
+	if c.Timeout > 0 {
+		r.responseTimeout = c.Timeout
+	}
+	r.acceptTimeout = min(r.acceptTimeout, r.responseTimeout)
+	m := msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionRequest, ID: r.id, Name: msg.UnsafeString(r.name), Data: c.Data,
+		TimeoutMs: millis(r.responseTimeout), AcceptTimeoutMs: millis(r.acceptTimeout)}
+	if t.cfg.ExposeRequester {
+		m.User = p.user
+	}
+	r.frame = msg.Append(r.frame[:0], &m)
+
+	sh := &t.requests[r.id&(shard.Count-1)]
+	sh.mu.Lock()
+	p.mu.Lock()
+	if p.mu.closed {
+		p.mu.Unlock()
+		sh.mu.Unlock()
+		putRequest(r)
+		return
+	}
+	if p.mu.made == nil {
+		p.mu.made = make(map[uint64]struct{})
+	}
+	p.mu.made[r.id] = struct{}{}
+	p.mu.Unlock()
+	sh.m[r.id] = r
+	sh.size.Add(1)
+	t.live.Add(1)
+	if t.routeLocked(sh, r, now) {
+		sh.mu.Unlock()
+		return
+	}
+	t.failLocked(sh, r, protocol.CodeNoRpcProvider, "")
+	sh.mu.Unlock()
+	putRequest(r)
+}
+
+// Accept records that p, the provider of request id, accepted it, and
+// tells the requester. Accepting twice is harmless.
+func (t *Table) Accept(p *Peer, id uint64) error {
+	sh := &t.requests[id&(shard.Count-1)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r := sh.m[id]
+	if r == nil || r.provider != p {
+		return ErrUnknownRequest
+	}
+	if r.accepted {
+		return nil
+	}
+	r.accepted = true
+	sh.wheel.Schedule(&r.timer, r.sent.Add(r.responseTimeout))
+	send(r.requester.conn, &msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionAccept, ID: r.reqID})
+	return nil
+}
+
+// Reject hands request id, which p declines, to a provider not yet tried,
+// or fails it with NoRpcProvider when none is left.
+func (t *Table) Reject(p *Peer, id uint64) error {
+	now := t.cfg.Now()
+	sh := &t.requests[id&(shard.Count-1)]
+	sh.mu.Lock()
+	r := sh.m[id]
+	if r == nil || r.provider != p {
+		sh.mu.Unlock()
+		return ErrUnknownRequest
+	}
+	t.unassignLocked(r)
+	if t.routeLocked(sh, r, now) {
+		sh.mu.Unlock()
+		return nil
+	}
+	t.failLocked(sh, r, protocol.CodeNoRpcProvider, "every provider rejected it")
+	sh.mu.Unlock()
+	putRequest(r)
+	return nil
+}
+
+// Respond relays p's response to request id to its requester.
+func (t *Table) Respond(p *Peer, id uint64, data []byte) error {
+	r, err := t.end(p, id)
+	if err != nil {
+		return err
+	}
+	send(r.requester.conn, &msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionResponse, ID: r.reqID, Data: data})
+	putRequest(r)
+	return nil
+}
+
+// Fail relays p's error for request id to its requester as RequestError
+// with code RpcProviderError and p's reason.
+func (t *Table) Fail(p *Peer, id uint64, reason []byte) error {
+	r, err := t.end(p, id)
+	if err != nil {
+		return err
+	}
+	text := string(reason)
+	if text == "" {
+		text = protocol.CodeRpcProviderError.Message()
+	}
+	send(r.requester.conn, &msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionRequestError, ID: r.reqID,
+		Name: msg.UnsafeString(r.name), Code: uint16(protocol.CodeRpcProviderError), Reason: text})
+	putRequest(r)
+	return nil
+}
+
+// end removes request id, whose provider must be p, and hands it over.
+func (t *Table) end(p *Peer, id uint64) (*request, error) {
+	sh := &t.requests[id&(shard.Count-1)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r := sh.m[id]
+	if r == nil || r.provider != p {
+		return nil, ErrUnknownRequest
+	}
+	t.endLocked(sh, r)
+	return r, nil
+}
+
+// Close removes p from every provider list, drops the requests it made,
+// and reroutes (or fails, once accepted) the requests sent to it.
+func (t *Table) Close(p *Peer) {
+	for name := range p.provides {
+		t.removeProvider(name, p)
+	}
+	p.provides = nil
+	p.mu.Lock()
+	p.mu.closed = true
+	asked, made := p.mu.asked, p.mu.made
+	p.mu.asked, p.mu.made = nil, nil
+	p.mu.Unlock()
+
+	for id := range made {
+		sh := &t.requests[id&(shard.Count-1)]
+		sh.mu.Lock()
+		r := sh.m[id]
+		if r == nil || r.requester != p {
+			sh.mu.Unlock()
+			continue
+		}
+		t.endLocked(sh, r)
+		sh.mu.Unlock()
+		putRequest(r)
+	}
+	now := t.cfg.Now()
+	for id := range asked {
+		sh := &t.requests[id&(shard.Count-1)]
+		sh.mu.Lock()
+		r := sh.m[id]
+		if r == nil || r.provider != p {
+			sh.mu.Unlock()
+			continue
+		}
+		r.provider = nil // p's asked set is already gone
+		if !r.accepted && t.routeLocked(sh, r, now) {
+			sh.mu.Unlock()
+			continue
+		}
+		detail := "the provider disconnected"
+		if r.accepted {
+			detail = "the provider disconnected after accepting"
+		}
+		t.failLocked(sh, r, protocol.CodeNoRpcProvider, detail)
+		sh.mu.Unlock()
+		putRequest(r)
+	}
+}
+
+// Run advances the deadlines every Tick until ctx ends. Run it on one
+// goroutine.
+func (t *Table) Run(ctx context.Context) {
+	tk := time.NewTicker(t.cfg.Tick)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+			t.Expire(t.cfg.Now())
+		}
+	}
+}
+
+// Expire acts on every deadline passed at now: accept timeouts reroute (or
+// fail with RpcAcceptTimeout), response timeouts fail with
+// RpcResponseTimeout. Run calls it; tests may call it directly.
+func (t *Table) Expire(now time.Time) {
+	if t.live.Load() == 0 {
+		return
+	}
+	for i := range t.requests {
+		sh := &t.requests[i]
+		if sh.size.Load() == 0 {
+			continue
+		}
+		sh.mu.Lock()
+		sh.wheel.Advance(now, func(tm *timewheel.Timer[*request]) { t.expireLocked(sh, tm.Value, now) })
+		sh.mu.Unlock()
+	}
+}
+
+func (t *Table) expireLocked(sh *requestShard, r *request, now time.Time) {
+	if r.accepted {
+		t.failLocked(sh, r, protocol.CodeRpcResponseTimeout, "after "+r.responseTimeout.String())
+		putRequest(r)
+		return
+	}
+	t.unassignLocked(r)
+	if t.routeLocked(sh, r, now) {
+		return
+	}
+	t.failLocked(sh, r, protocol.CodeRpcAcceptTimeout, "after "+r.acceptTimeout.String())
+	putRequest(r)
+}
+
+// routeLocked sends r to a provider it has not tried, arming the accept
+// deadline. It reports false when no provider is left.
+func (t *Table) routeLocked(sh *requestShard, r *request, now time.Time) bool {
+	for {
+		p := t.choose(r)
+		if p == nil {
+			return false
+		}
+		r.tried = append(r.tried, p)
+		p.mu.Lock()
+		if p.mu.closed {
+			p.mu.Unlock()
+			continue
+		}
+		if p.mu.asked == nil {
+			p.mu.asked = make(map[uint64]struct{})
+		}
+		p.mu.asked[r.id] = struct{}{}
+		p.mu.Unlock()
+		r.provider, r.accepted, r.sent = p, false, now
+		sh.wheel.Schedule(&r.timer, now.Add(r.acceptTimeout))
+		// A failed send means p is closing; its Close reroutes r.
+		_ = p.conn.Send(r.frame)
+		return true
+	}
+}
+
+// choose picks an untried provider of r's name; the requester itself only
+// when it is the name's sole provider.
+func (t *Table) choose(r *request) *Peer {
+	sh := &t.providers[shard.Index(r.name)]
+	sh.mu.RLock()
+	ps := sh.names[string(r.name)]
+	var list []*Peer
+	if ps != nil {
+		list = ps.list
+	}
+	sh.mu.RUnlock()
+	n := len(list)
+	if n == 0 {
+		return nil
+	}
+	var start int
+	if t.cfg.Selection == Random {
+		start = rand.IntN(n)
+	} else {
+		start = int(ps.next.Add(1)-1) % n
+	}
+	for i := 0; i < n; i++ {
+		p := list[(start+i)%n]
+		if (p == r.requester && n > 1) || r.hasTried(p) {
+			continue
+		}
+		return p
+	}
+	return nil
+}
+
+func (r *request) hasTried(p *Peer) bool {
+	for _, x := range r.tried {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+// unassignLocked takes r away from its current provider.
+func (t *Table) unassignLocked(r *request) {
+	if p := r.provider; p != nil {
+		p.mu.Lock()
+		delete(p.mu.asked, r.id)
+		p.mu.Unlock()
+		r.provider = nil
+	}
+}
+
+// endLocked removes every trace of r from the table; the caller owns r.
+func (t *Table) endLocked(sh *requestShard, r *request) {
+	delete(sh.m, r.id)
+	sh.size.Add(-1)
+	sh.wheel.Stop(&r.timer)
+	t.live.Add(-1)
+	t.unassignLocked(r)
+	q := r.requester
+	q.mu.Lock()
+	delete(q.mu.made, r.id)
+	q.mu.Unlock()
+}
+
+// failLocked ends r and tells the requester why.
+func (t *Table) failLocked(sh *requestShard, r *request, code protocol.Code, detail string) {
+	t.endLocked(sh, r)
+	reason := "Rpc Request " + string(r.name) + ": " + code.Message()
+	if detail != "" {
+		reason += " (" + detail + ")"
+	}
+	send(r.requester.conn, &msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionRequestError, ID: r.reqID,
+		Name: msg.UnsafeString(r.name), Code: uint16(code), Reason: reason})
+}
+
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// send encodes m into a pooled buffer and queues it on c.
+func send(c Conn, m *msg.Msg) {
+	bp := bufs.Get().(*[]byte)
+	*bp = msg.Append((*bp)[:0], m)
+	_ = c.Send(*bp)
+	if cap(*bp) <= maxKeep {
+		bufs.Put(bp)
+	}
+}
+
+func millis(d time.Duration) uint32 {
+	ms := d.Milliseconds()
+	if ms > math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(ms)
+}
+
+// Stats counts what the table holds, for tests and metrics. It takes every
+// shard lock in turn, so it is not for hot paths.
+type Stats struct {
+	Names     int // names with at least one provider
+	Providers int // (name, provider) pairs
+	Requests  int // pending requests
+	Timers    int // scheduled deadlines
+}
+
+// Stats returns the table's current counts.
+func (t *Table) Stats() Stats {
+	var s Stats
+	for i := range t.providers {
+		sh := &t.providers[i]
+		sh.mu.RLock()
+		s.Names += len(sh.names)
+		for _, ps := range sh.names {
+			s.Providers += len(ps.list)
+		}
+		sh.mu.RUnlock()
+	}
+	for i := range t.requests {
+		sh := &t.requests[i]
+		sh.mu.Lock()
+		s.Requests += len(sh.m)
+		s.Timers += sh.wheel.Len()
+		sh.mu.Unlock()
+	}
+	return s
+}
+
+// Pending returns the number of requests in flight (one atomic load).
+func (t *Table) Pending() int { return int(t.live.Load()) }
