@@ -78,7 +78,7 @@ type providerShard struct {
 }
 
 type providers struct {
-	list []*Peer      // copy-on-write under the shard's lock
+	list []*Peer       // copy-on-write under the shard's lock
 	next atomic.Uint32 // round-robin cursor
 }
 
