@@ -62,6 +62,9 @@ type Server struct {
 	}
 	state atomic.Int32
 
+	shutdownOnce sync.Once
+	shutdownErr  error
+
 	wsAddr, tcpAddr string
 }
 
@@ -214,7 +217,15 @@ func (s *Server) Events() *event.Table { return s.events }
 // Shutdown drains the server: it reports draining on /health, closes every
 // client with CodeServerShutdown, stops the loops, stops the HTTP server and
 // waits for every goroutine, or returns ctx's error.
+//
+// Shutdown may be called more than once; later calls wait for the first and
+// return its result.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
 	s.state.Store(stateDraining)
 	s.sessions.Shutdown()
 	var errs []error

@@ -78,6 +78,7 @@ func Start(srv *netloop.Server, opts Options) (*Engine, error) {
 	gopts := []gnet.Option{
 		gnet.WithMulticore(true),
 		gnet.WithReusePort(false),
+		gnet.WithReuseAddr(true), // as net.Listen does: rebind while old connections sit in TIME_WAIT
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(slogAdapter{l: opts.Logger}),
 	}
