@@ -1,0 +1,330 @@
+// Package presence tracks which users are online and tells subscribers
+// when a user comes online (Join) or goes offline (Leave).
+//
+// Presence counts users, not connections: a user with three connections is
+// online until the last one closes, and Join and Leave fire once per
+// transition. Anonymous users ("") are never counted. A connection is never
+// told about its own user.
+//
+// # Layout
+//
+// Users live in shard.Count shards (map user → entry with its connection
+// count and the peers subscribed to that user), each behind its own mutex.
+// Peers subscribed to everyone are kept in one copy-on-write list read
+// without a lock. A peer subscribed to everyone is not kept in any user's
+// list, so it gets each notification once.
+//
+// # Concurrency
+//
+// Table methods are safe from any goroutine, but the methods naming a Peer
+// (Join, Subscribe…, Unsubscribe…, Close) must not run concurrently for the
+// same Peer: the session calls them from its loop. Notifications are sent
+// while holding the user's shard lock, so a user's Join and Leave reach
+// every subscriber in the order they happened. Conn.Send must not block.
+//
+// Lock order: user shard → Conn; the everyone-list mutex is taken alone.
+//
+// # Invariants
+//
+//  1. An entry exists only while its user has connections or subscribers;
+//     Close leaves no trace of a peer.
+//  2. A peer subscribed to everyone is in the everyone list and in no
+//     user's list; otherwise it is in the list of each user it subscribed
+//     to. While a peer switches between the two (SubscribeAll,
+//     UnsubscribeAll), it is added before it is removed: a concurrent
+//     notification may reach it twice, never zero times.
+package presence
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/eddy-realtime/eddy/codec/msg"
+	"github.com/eddy-realtime/eddy/engine/internal/shard"
+	"github.com/eddy-realtime/eddy/protocol/fb"
+)
+
+// Conn is where a Peer's notifications go; netloop.Conn satisfies it.
+type Conn interface {
+	Send(payload []byte) error
+}
+
+// Table is the presence registry.
+type Table struct {
+	users [shard.Count]userShard
+	all   struct {
+		mu   sync.Mutex
+		list atomic.Pointer[[]*Peer] // copy-on-write under mu
+	}
+}
+
+type userShard struct {
+	mu sync.Mutex
+	m  map[string]*entry
+}
+
+type entry struct {
+	conns int     // open connections of the user
+	subs  []*Peer // peers subscribed to this user (and not to everyone)
+}
+
+// New returns an empty table.
+func New() *Table {
+	t := &Table{}
+	for i := range t.users {
+		t.users[i].m = make(map[string]*entry)
+	}
+	return t
+}
+
+// Peer is one connection's handle. Its fields are owned by the caller of
+// the Peer methods (the session's loop).
+type Peer struct {
+	conn   Conn
+	user   string
+	joined bool
+	all    bool
+	users  map[string]struct{}
+}
+
+// NewPeer returns a handle for a connection of user ("" when anonymous).
+func NewPeer(conn Conn, user string) *Peer { return &Peer{conn: conn, user: user} }
+
+// Join counts p's connection for its user; the user's first connection
+// tells subscribers it joined. Anonymous peers and second calls do nothing.
+func (t *Table) Join(p *Peer) {
+	if p.user == "" || p.joined {
+		return
+	}
+	p.joined = true
+	sh := &t.users[shard.Index(p.user)]
+	sh.mu.Lock()
+	e := sh.m[p.user]
+	if e == nil {
+		e = &entry{}
+		sh.m[p.user] = e
+	}
+	e.conns++
+	if e.conns == 1 {
+		t.notifyLocked(e, p.user, fb.ActionJoin)
+	}
+	sh.mu.Unlock()
+}
+
+// leave undoes Join; the user's last connection tells subscribers it left.
+func (t *Table) leave(p *Peer) {
+	if !p.joined {
+		return
+	}
+	p.joined = false
+	sh := &t.users[shard.Index(p.user)]
+	sh.mu.Lock()
+	if e := sh.m[p.user]; e != nil {
+		e.conns--
+		if e.conns == 0 {
+			t.notifyLocked(e, p.user, fb.ActionLeave)
+			if len(e.subs) == 0 {
+				delete(sh.m, p.user)
+			}
+		}
+	}
+	sh.mu.Unlock()
+}
+
+// notifyLocked sends Join or Leave for user to everyone subscribed, except
+// connections of user itself.
+func (t *Table) notifyLocked(e *entry, user string, action fb.Action) {
+	everyone := t.all.list.Load()
+	if len(e.subs) == 0 && (everyone == nil || len(*everyone) == 0) {
+		return
+	}
+	bp := bufs.Get().(*[]byte)
+	*bp = msg.Append((*bp)[:0], &msg.Msg{Topic: fb.TopicPresence, Action: action, User: user})
+	if everyone != nil {
+		for _, p := range *everyone {
+			if p.user != user {
+				_ = p.conn.Send(*bp)
+			}
+		}
+	}
+	for _, p := range e.subs {
+		if p.user != user {
+			_ = p.conn.Send(*bp)
+		}
+	}
+	bufs.Put(bp)
+}
+
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
+
+// SubscribeAll subscribes p to every user's Join and Leave. It reports
+// false when p already was.
+func (t *Table) SubscribeAll(p *Peer) bool {
+	if p.all {
+		return false
+	}
+	p.all = true
+	t.all.mu.Lock()
+	old := t.all.list.Load()
+	var next []*Peer
+	if old != nil {
+		next = make([]*Peer, len(*old), len(*old)+1)
+		copy(next, *old)
+	}
+	next = append(next, p)
+	t.all.list.Store(&next)
+	t.all.mu.Unlock()
+	for user := range p.users {
+		t.removeSub(user, p)
+	}
+	return true
+}
+
+// UnsubscribeAll ends SubscribeAll; p keeps its per-user subscriptions.
+// It reports false when p was not subscribed to everyone.
+func (t *Table) UnsubscribeAll(p *Peer) bool {
+	if !p.all {
+		return false
+	}
+	for user := range p.users {
+		t.addSub(user, p)
+	}
+	p.all = false
+	t.all.mu.Lock()
+	old := *t.all.list.Load()
+	next := make([]*Peer, 0, len(old))
+	for _, x := range old {
+		if x != p {
+			next = append(next, x)
+		}
+	}
+	if len(next) == 0 {
+		t.all.list.Store(nil)
+	} else {
+		t.all.list.Store(&next)
+	}
+	t.all.mu.Unlock()
+	return true
+}
+
+// Subscribe subscribes p to user's Join and Leave. It reports false when p
+// already was.
+func (t *Table) Subscribe(p *Peer, user string) bool {
+	if _, dup := p.users[user]; dup {
+		return false
+	}
+	if p.users == nil {
+		p.users = make(map[string]struct{})
+	}
+	p.users[user] = struct{}{}
+	if !p.all {
+		t.addSub(user, p)
+	}
+	return true
+}
+
+// Unsubscribe ends Subscribe; it reports false when p was not subscribed
+// to user.
+func (t *Table) Unsubscribe(p *Peer, user string) bool {
+	if _, ok := p.users[user]; !ok {
+		return false
+	}
+	delete(p.users, user)
+	if !p.all {
+		t.removeSub(user, p)
+	}
+	return true
+}
+
+func (t *Table) addSub(user string, p *Peer) {
+	sh := &t.users[shard.Index(user)]
+	sh.mu.Lock()
+	e := sh.m[user]
+	if e == nil {
+		e = &entry{}
+		sh.m[user] = e
+	}
+	e.subs = append(e.subs, p)
+	sh.mu.Unlock()
+}
+
+func (t *Table) removeSub(user string, p *Peer) {
+	sh := &t.users[shard.Index(user)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.m[user]
+	if e == nil {
+		return
+	}
+	if i := slices.Index(e.subs, p); i >= 0 {
+		e.subs = slices.Delete(e.subs, i, i+1)
+	}
+	if e.conns == 0 && len(e.subs) == 0 {
+		delete(sh.m, user)
+	}
+}
+
+// Close removes every subscription of p and, if it joined, its connection
+// from its user's count.
+func (t *Table) Close(p *Peer) {
+	t.UnsubscribeAll(p)
+	for user := range p.users {
+		t.removeSub(user, p)
+	}
+	p.users = nil
+	t.leave(p)
+}
+
+// Online reports whether user has at least one connection.
+func (t *Table) Online(user string) bool {
+	sh := &t.users[shard.Index(user)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.m[user]
+	return e != nil && e.conns > 0
+}
+
+// AppendOnline appends every online user except except to dst, sorted.
+func (t *Table) AppendOnline(dst []string, except string) []string {
+	start := len(dst)
+	for i := range t.users {
+		sh := &t.users[i]
+		sh.mu.Lock()
+		for user, e := range sh.m {
+			if e.conns > 0 && user != except {
+				dst = append(dst, user)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	slices.Sort(dst[start:])
+	return dst
+}
+
+// Stats counts what the table holds, for tests and metrics.
+type Stats struct {
+	Entries  int // users with connections or subscribers
+	Online   int // users with connections
+	Everyone int // peers subscribed to everyone
+}
+
+// Stats returns the table's current counts.
+func (t *Table) Stats() Stats {
+	var s Stats
+	for i := range t.users {
+		sh := &t.users[i]
+		sh.mu.Lock()
+		s.Entries += len(sh.m)
+		for _, e := range sh.m {
+			if e.conns > 0 {
+				s.Online++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	if l := t.all.list.Load(); l != nil {
+		s.Everyone = len(*l)
+	}
+	return s
+}
