@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -17,29 +18,29 @@ import (
 
 func shortParams() Params {
 	p := DefaultParams()
-	p.Duration = 300 * time.Millisecond
-	p.Warmup = 100 * time.Millisecond
+	p.Duration = 200 * time.Millisecond
+	p.Warmup = 50 * time.Millisecond
 	p.Drain = 3 * time.Second
 	return p
 }
 
 func TestEventsFanoutAgainstEddy(t *testing.T) {
+	srv, err := SpawnEddy(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	sc, err := Lookup("events-fanout")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, transport := range []string{"tcp", "ws"} {
 		t.Run(transport, func(t *testing.T) {
-			srv, err := SpawnEddy(nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				if err := srv.Close(); err != nil {
-					t.Errorf("shutdown: %v", err)
-				}
-			}()
 			target, err := srv.Target(transport)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sc, err := Lookup("events-fanout")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,51 +70,45 @@ func TestEventsFanoutAgainstEddy(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestEventsFanoutAtFixedRate(t *testing.T) {
-	srv, err := SpawnEddy(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	target, _ := srv.Target("tcp")
-	p := shortParams()
-	p.Rate = 2000
-	p.Duration = 500 * time.Millisecond
-	f, problems, err := eventsFanout{}.Run(context.Background(), target, p)
-	if err != nil || len(problems) > 0 {
-		t.Fatal(err, problems)
-	}
-	// 2000/s for 0.5s: about 1000 publishes in the window.
-	if got := f.Rates["publishes"]; got < 1500 || got > 2500 {
-		t.Fatalf("paced at 2000/s, measured %.0f publishes/s", got)
-	}
+	t.Run("fixed rate", func(t *testing.T) {
+		target, _ := srv.Target("tcp")
+		p := shortParams()
+		p.Rate = 2000
+		p.Duration = 500 * time.Millisecond
+		f, problems, err := sc.Run(context.Background(), target, p)
+		if err != nil || len(problems) > 0 {
+			t.Fatal(err, problems)
+		}
+		// 2000/s for 0.5s: about 1000 publishes in the window.
+		if got := f.Rates["publishes"]; got < 1500 || got > 2500 {
+			t.Fatalf("paced at 2000/s, measured %.0f publishes/s", got)
+		}
+	})
 }
 
 func TestRunWritesJSONLinesAndMedian(t *testing.T) {
 	var out, log bytes.Buffer
 	p := shortParams()
 	p.Subs = 3
-	rep, err := Run(context.Background(), Config{Scenario: "events-fanout", Params: p, Spawn: true, Runs: 3, Out: &out, Log: &log})
+	rep, err := Run(context.Background(), Config{Scenario: "events-fanout", Params: p, Spawn: true, Runs: 2, Out: &out, Log: &log})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("want 3 runs and a median, got %d lines:\n%s", len(lines), out.String())
+	if len(lines) != 3 {
+		t.Fatalf("want 2 runs and a median, got %d lines:\n%s", len(lines), out.String())
 	}
 	var last Result
-	if err := json.Unmarshal([]byte(lines[3]), &last); err != nil {
+	if err := json.Unmarshal([]byte(lines[2]), &last); err != nil {
 		t.Fatal(err)
 	}
-	if last.Kind != "median" || last.Runs != 3 || last.Target != "eddy" || last.Transport != "tcp" || last.Machine.Cores == 0 || last.Machine.Go == "" {
-		t.Fatalf("median line %s", lines[3])
+	if last.Kind != "median" || last.Runs != 2 || last.Target != "eddy" || last.Transport != "tcp" || last.Machine.Cores == 0 || last.Machine.Go == "" {
+		t.Fatalf("median line %s", lines[2])
 	}
 	if rep.Medians["eddy"].Figures.Rates["deliveries"] <= 0 {
 		t.Fatalf("median %+v", rep.Medians["eddy"])
 	}
-	if !strings.Contains(lines[0], `"duration":"300ms"`) {
+	if !strings.Contains(lines[0], `"duration":"200ms"`) {
 		t.Fatalf("params not in the line: %s", lines[0])
 	}
 }
@@ -380,5 +375,45 @@ func TestEddyConnReadPathDoesNotAllocate(t *testing.T) {
 	}
 	if got != 11*1000*128 {
 		t.Fatalf("delivered %d bytes", got)
+	}
+}
+
+// discardConn is a net.Conn whose writes vanish (only Write is used).
+type discardConn struct {
+	net.Conn
+	n int
+}
+
+func (d *discardConn) Write(b []byte) (int, error) { d.n += len(b); return len(b), nil }
+
+// TestEddyPublishPathDoesNotAllocate stamps and queues publishes as a
+// publisher does, over both framings, flushing every 64 KiB.
+func TestEddyPublishPathDoesNotAllocate(t *testing.T) {
+	for _, useWS := range []bool{false, true} {
+		dc := &discardConn{}
+		c := &EddyConn{conn: dc, ws: useWS}
+		c.wmu.mask = 1
+		ec := &eddyClient{c: c, confirmed: make(chan struct{}, 1)}
+		payload, _ := NewPayload(128, 0)
+		var seq uint64
+		publish := func() {
+			for i := 0; i < 1000; i++ {
+				seq++
+				Stamp(payload, seq, Now())
+				if err := ec.Publish(FanoutEvent, payload, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := ec.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		publish()
+		if n := testing.AllocsPerRun(10, publish); n != 0 {
+			t.Fatalf("ws=%v: 1000 publishes allocate %.0f times", useWS, n)
+		}
+		if dc.n < 11*1000*(128+len(FanoutEvent)) {
+			t.Fatalf("ws=%v: only %d bytes written", useWS, dc.n)
+		}
 	}
 }
