@@ -75,111 +75,130 @@ func (st *equalState) release() {
 }
 
 // build indexes doc, checking it as Valid does; it reports whether doc is
-// valid.
+// valid. Like skipValue it is iterative: open containers are kept in a
+// fixed array, so stack use does not depend on the input.
 func (t *tape) build(doc []byte) bool {
-	if len(doc) > math.MaxInt32 {
-		return false
-	}
 	t.doc = doc
-	t.nodes = t.nodes[:0]
-	i := skipSpace(doc, 0)
-	if i == len(doc) {
-		return false
-	}
-	end, ok := t.value(i, 0)
-	return ok && skipSpace(doc, end) == len(doc)
+	nodes, ok := buildNodes(t.nodes[:0], doc)
+	t.nodes = nodes
+	return ok
 }
 
-// value indexes the value at doc[i] (i < len(doc)), nested in depth
-// containers, and returns the offset after it.
-func (t *tape) value(i, depth int) (int, bool) {
-	doc := t.doc
-	idx := len(t.nodes)
-	switch c := doc[i]; c {
-	case '{', '[':
-		if depth >= MaxDepth {
-			return 0, false
+func buildNodes(nodes []node, doc []byte) ([]node, bool) {
+	if len(doc) > math.MaxInt32 {
+		return nodes, false
+	}
+	var open [MaxDepth]int32 // node index of each open container
+	level := 0
+	i := skipSpace(doc, 0)
+	for {
+		// A value starts at doc[i].
+		if i >= len(doc) {
+			return nodes, false
 		}
-		closer := byte(']')
-		if c == '{' {
-			closer = '}'
-		}
-		t.nodes = append(t.nodes, node{kind: c})
-		i = skipSpace(doc, i+1)
-		if i < len(doc) && doc[i] == closer {
-			i++
-			break
-		}
-		for {
+		idx := int32(len(nodes))
+		switch c := doc[i]; c {
+		case '{', '[':
+			if level == MaxDepth {
+				return nodes, false
+			}
+			open[level] = idx
+			level++
+			nodes = append(nodes, node{kind: c})
+			i = skipSpace(doc, i+1)
+			if i < len(doc) && (c == '{' && doc[i] == '}' || c == '[' && doc[i] == ']') {
+				i++
+				level--
+				nodes[idx].next = idx + 1
+				break // to the code after a value
+			}
 			if c == '{' {
-				if i >= len(doc) || doc[i] != '"' {
-					return 0, false
+				var ok bool
+				if nodes, i, ok = appendKey(nodes, doc, i); !ok {
+					return nodes, false
 				}
-				end, esc, err := scanString(doc, i)
-				if err != nil {
-					return 0, false
-				}
-				t.nodes = append(t.nodes, node{kind: '"', esc: esc, start: int32(i + 1), end: int32(end - 1), next: int32(len(t.nodes) + 1)})
-				i = skipSpace(doc, end)
-				if i >= len(doc) || doc[i] != ':' {
-					return 0, false
-				}
-				i = skipSpace(doc, i+1)
 			}
-			if i >= len(doc) {
-				return 0, false
+			continue
+		case '"':
+			end, esc, err := scanString(doc, i)
+			if err != nil {
+				return nodes, false
 			}
-			var ok bool
-			if i, ok = t.value(i, depth+1); !ok {
-				return 0, false
+			nodes = append(nodes, node{kind: '"', esc: esc, start: int32(i + 1), end: int32(end - 1), next: idx + 1})
+			i = end
+		case 't', 'f', 'n':
+			lit := "null"
+			if c == 't' {
+				lit = "true"
+			} else if c == 'f' {
+				lit = "false"
 			}
+			end, err := scanLiteral(doc, i, lit)
+			if err != nil {
+				return nodes, false
+			}
+			nodes = append(nodes, node{kind: c, next: idx + 1})
+			i = end
+		default:
+			if c != '-' && (c < '0' || c > '9') {
+				return nodes, false
+			}
+			end, err := scanNumber(doc, i)
+			if err != nil {
+				return nodes, false
+			}
+			nodes = append(nodes, node{kind: '0', start: int32(i), end: int32(end), next: idx + 1})
+			i = end
+		}
+		// After a complete value: close containers or move to the next item.
+		for {
 			i = skipSpace(doc, i)
-			if i >= len(doc) {
-				return 0, false
+			if level == 0 {
+				return nodes, i == len(doc)
 			}
+			if i >= len(doc) {
+				return nodes, false
+			}
+			top := open[level-1]
+			inObj := nodes[top].kind == '{'
 			if doc[i] == ',' {
 				i = skipSpace(doc, i+1)
+				if inObj {
+					var ok bool
+					if nodes, i, ok = appendKey(nodes, doc, i); !ok {
+						return nodes, false
+					}
+				}
+				break // the next value starts at doc[i]
+			}
+			if inObj && doc[i] == '}' || !inObj && doc[i] == ']' {
+				i++
+				level--
+				nodes[top].next = int32(len(nodes))
 				continue
 			}
-			if doc[i] != closer {
-				return 0, false
-			}
-			i++
-			break
+			return nodes, false
 		}
-	case '"':
-		end, esc, err := scanString(doc, i)
-		if err != nil {
-			return 0, false
-		}
-		t.nodes = append(t.nodes, node{kind: '"', esc: esc, start: int32(i + 1), end: int32(end - 1)})
-		i = end
-	case 't', 'f', 'n':
-		lit := "null"
-		if c == 't' {
-			lit = "true"
-		} else if c == 'f' {
-			lit = "false"
-		}
-		end, err := scanLiteral(doc, i, lit)
-		if err != nil {
-			return 0, false
-		}
-		t.nodes = append(t.nodes, node{kind: c})
-		i = end
-	default:
-		if c != '-' && (c < '0' || c > '9') {
-			return 0, false
-		}
-		end, err := scanNumber(doc, i)
-		if err != nil {
-			return 0, false
-		}
-		t.nodes = append(t.nodes, node{kind: '0', start: int32(i), end: int32(end)})
-		i = end
 	}
-	t.nodes[idx].next = int32(len(t.nodes))
-	return i, true
+}
+
+// appendKey indexes the member key at doc[i], checks the colon after it,
+// and returns the start of the member's value.
+func appendKey(nodes []node, doc []byte, i int) ([]node, int, bool) {
+	if i >= len(doc) || doc[i] != '"' {
+		return nodes, 0, false
+	}
+	end, esc, err := scanString(doc, i)
+	if err != nil {
+		return nodes, 0, false
+	}
+	idx := int32(len(nodes))
+	nodes = append(nodes, node{kind: '"', esc: esc, start: int32(i + 1), end: int32(end - 1), next: idx + 1})
+	i = skipSpace(doc, end)
+	if i >= len(doc) || doc[i] != ':' {
+		return nodes, 0, false
+	}
+	return nodes, skipSpace(doc, i+1), true
 }
 
 func (t *tape) text(n int32) []byte {
