@@ -54,7 +54,7 @@ type Cursor interface {
 
 // Recycling bounds: kept structures larger than these are dropped instead.
 const (
-	maxFreeEntries  = 4096
+	maxFreeEntries  = 1 << 14
 	maxKeptMapLen   = 1 << 16
 	maxKeptDones    = 64
 	entryOverhead   = 64 // bytes charged per queued name besides name and value
