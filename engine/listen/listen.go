@@ -1,0 +1,426 @@
+// Package listen lets providers hear about subscriptions: a connection
+// listens to a pattern, and when a name matching it gains its first
+// subscriber, one listener is asked to provide it (SubscriptionFound). The
+// listener answers ListenAccept or ListenReject; a reject (or the listener
+// leaving before it answers) asks the next listener not yet tried. The
+// accepting provider is told SubscriptionRemoved when the name's last
+// subscriber leaves; if the provider unlistens or disconnects, the
+// listeners are asked again, in a new round in which earlier rejecters
+// may be asked once more.
+//
+// The registry is generic over a topic: it sees the subscription table only
+// through Subscriptions (Count and Names), so events use it today and
+// records can use a second Registry tomorrow. The owner of the subscription
+// table calls Subscribed after a name's first subscriber and Unsubscribed
+// after its last; both reconcile the name's state with the table's
+// current count, so racing calls end in the right state whatever order
+// they run in.
+//
+// Patterns are Go regular expressions (RE2 syntax) matched against the
+// whole name: "prices/.*" matches "prices/eur" but not "old/prices/eur".
+//
+// # Concurrency
+//
+// Registry methods are safe from any goroutine, except that the methods
+// naming a Peer (Listen, Unlisten, Accept, Reject, Close) must not run
+// concurrently for the same Peer: the session calls them from its loop.
+// Conn.Send must not block.
+//
+// Lock order: name shard → (listener mutex | Subscriptions' locks | Conn).
+// The listener-list mutex is taken alone. Subscriptions.Count must not call
+// back into the registry.
+//
+// # Invariants
+//
+//  1. A name has state only while it has subscribers and the state names at
+//     least one listener (provider, asked, or tried); removing a listener
+//     or the last subscriber leaves no trace.
+//  2. At most one listener of a name is asked or providing at a time, and
+//     within a round no listener is asked twice.
+//  3. Every listener's name set holds exactly the names whose state refers
+//     to it, so unlistening visits only those names.
+package listen
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/eddy-realtime/eddy/codec/msg"
+	"github.com/eddy-realtime/eddy/engine/internal/shard"
+	"github.com/eddy-realtime/eddy/protocol/fb"
+)
+
+// Errors returned to the session, which answers them with the matching
+// catalogue code.
+var (
+	ErrInvalidPattern   = errors.New("listen: pattern is not a valid regular expression")
+	ErrAlreadyListening = errors.New("listen: already listening to this pattern")
+	ErrNotListening     = errors.New("listen: not listening to this pattern")
+	ErrClosed           = errors.New("listen: connection closed")
+)
+
+// Conn is where a Peer's messages go; netloop.Conn satisfies it.
+type Conn interface {
+	Send(payload []byte) error
+}
+
+// Subscriptions is the subscription table the registry serves; event.Table
+// satisfies it. Both methods must be safe from any goroutine; Names's fn
+// must not be called with a lock the registry might wait for.
+type Subscriptions interface {
+	Count(name string) int
+	Names(fn func(name string))
+}
+
+// Registry holds the listeners of one topic and the provider state of
+// every subscribed name that matches one of them.
+type Registry struct {
+	topic     fb.Topic
+	subs      Subscriptions
+	mu        sync.Mutex                  // serialises writers of listeners
+	listeners atomic.Pointer[[]*listener] // copy-on-write, registration order
+	names     [shard.Count]nameShard
+}
+
+type nameShard struct {
+	mu sync.Mutex
+	m  map[string]*state
+}
+
+type state struct {
+	provider *listener   // accepted
+	pending  *listener   // asked, no answer yet
+	tried    []*listener // asked in this round (pending included)
+}
+
+type listener struct {
+	peer    *Peer
+	pattern string
+	re      *regexp.Regexp
+	gone    atomic.Bool // set with mu.closed; lets askLocked skip it cheaply
+	mu      struct {
+		sync.Mutex
+		closed bool
+		names  map[string]struct{} // names whose state refers to this listener
+	}
+}
+
+// Peer is one connection's handle; its fields are owned by the caller of
+// the Peer methods.
+type Peer struct {
+	conn    Conn
+	listens map[string]*listener
+	closed  bool
+}
+
+// NewPeer returns a handle for a connection.
+func NewPeer(conn Conn) *Peer { return &Peer{conn: conn} }
+
+// New returns a registry for topic over subs.
+func New(topic fb.Topic, subs Subscriptions) *Registry {
+	r := &Registry{topic: topic, subs: subs}
+	for i := range r.names {
+		r.names[i].m = make(map[string]*state)
+	}
+	return r
+}
+
+// Listen registers p for names matching pattern and asks it about the
+// subscribed names that match and have no provider yet.
+func (r *Registry) Listen(p *Peer, pattern string) error {
+	if p.closed {
+		return ErrClosed
+	}
+	if _, dup := p.listens[pattern]; dup {
+		return ErrAlreadyListening
+	}
+	if _, err := regexp.Compile(pattern); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidPattern, err)
+	}
+	re, err := regexp.Compile(`^(?:` + pattern + `)$`)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidPattern, err)
+	}
+	l := &listener{peer: p, pattern: pattern, re: re}
+	if p.listens == nil {
+		p.listens = make(map[string]*listener)
+	}
+	p.listens[pattern] = l
+	r.mu.Lock()
+	var next []*listener
+	if old := r.listeners.Load(); old != nil {
+		next = make([]*listener, len(*old), len(*old)+1)
+		copy(next, *old)
+	}
+	next = append(next, l)
+	r.listeners.Store(&next)
+	r.mu.Unlock()
+
+	var matches []string
+	r.subs.Names(func(name string) {
+		if re.MatchString(name) {
+			matches = append(matches, name)
+		}
+	})
+	for _, name := range matches {
+		r.reconcile(name)
+	}
+	return nil
+}
+
+// Unlisten removes p's listener for pattern. Names it provided or was
+// asked about are offered to the other listeners.
+func (r *Registry) Unlisten(p *Peer, pattern string) error {
+	l := p.listens[pattern]
+	if l == nil {
+		return ErrNotListening
+	}
+	delete(p.listens, pattern)
+	r.remove(l)
+	return nil
+}
+
+// Close removes every listener of p.
+func (r *Registry) Close(p *Peer) {
+	p.closed = true
+	for _, l := range p.listens {
+		r.remove(l)
+	}
+	p.listens = nil
+}
+
+// Accept records that p provides name under pattern. If p was not the
+// listener asked (the name lost its subscribers, or another listener was
+// asked), p is told SubscriptionRemoved at once so it stops providing.
+func (r *Registry) Accept(p *Peer, name, pattern string) error {
+	l := p.listens[pattern]
+	if l == nil {
+		return ErrNotListening
+	}
+	sh := &r.names[shard.Index(name)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	st := sh.m[name]
+	switch {
+	case st != nil && st.pending == l:
+		st.provider, st.pending = l, nil
+	case st != nil && st.provider == l:
+		// accepting twice is harmless
+	default:
+		r.send(l, fb.ActionSubscriptionRemoved, name)
+	}
+	return nil
+}
+
+// Reject records that p declines name under pattern; the next listener not
+// yet tried is asked. A reject from a listener that was not asked is
+// ignored.
+func (r *Registry) Reject(p *Peer, name, pattern string) error {
+	l := p.listens[pattern]
+	if l == nil {
+		return ErrNotListening
+	}
+	sh := &r.names[shard.Index(name)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	st := sh.m[name]
+	if st == nil || st.pending != l {
+		return nil
+	}
+	st.pending = nil
+	r.askLocked(sh, name, st)
+	return nil
+}
+
+// Subscribed is called after name gained its first subscriber.
+func (r *Registry) Subscribed(name string) { r.changed(name) }
+
+// Unsubscribed is called after name lost its last subscriber.
+func (r *Registry) Unsubscribed(name string) { r.changed(name) }
+
+func (r *Registry) changed(name string) {
+	// With no listeners there is no state: every state refers to a
+	// listener, and removing a listener cleans up the states it is in.
+	if l := r.listeners.Load(); l == nil || len(*l) == 0 {
+		return
+	}
+	r.reconcile(name)
+}
+
+// reconcile brings name's state in line with whether it has subscribers.
+func (r *Registry) reconcile(name string) {
+	sh := &r.names[shard.Index(name)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	st := sh.m[name]
+	if r.subs.Count(name) == 0 {
+		if st != nil {
+			r.dropLocked(sh, name, st)
+		}
+		return
+	}
+	if st != nil && (st.provider != nil || st.pending != nil) {
+		return
+	}
+	r.askLocked(sh, name, st)
+}
+
+// askLocked asks one untried live listener matching name (st may be nil),
+// or, when there is none, prunes a state that refers to nobody.
+func (r *Registry) askLocked(sh *nameShard, name string, st *state) {
+	list := r.listeners.Load()
+	for list != nil {
+		var pick *listener
+		k := 0
+		for _, l := range *list {
+			if l.gone.Load() || (st != nil && slices.Contains(st.tried, l)) || !l.re.MatchString(name) {
+				continue
+			}
+			k++
+			if rand.IntN(k) == 0 { // uniform choice in one pass
+				pick = l
+			}
+		}
+		if pick == nil {
+			break
+		}
+		pick.mu.Lock()
+		if pick.mu.closed {
+			pick.mu.Unlock()
+			continue // lost a race with its removal; gone is set now
+		}
+		if pick.mu.names == nil {
+			pick.mu.names = make(map[string]struct{})
+		}
+		pick.mu.names[name] = struct{}{}
+		pick.mu.Unlock()
+		if st == nil {
+			st = &state{}
+			sh.m[name] = st
+		}
+		st.pending = pick
+		st.tried = append(st.tried, pick)
+		r.send(pick, fb.ActionSubscriptionFound, name)
+		return
+	}
+	if st != nil && st.provider == nil && st.pending == nil && len(st.tried) == 0 {
+		delete(sh.m, name)
+	}
+}
+
+// dropLocked ends name's state: the provider is told SubscriptionRemoved.
+func (r *Registry) dropLocked(sh *nameShard, name string, st *state) {
+	if st.provider != nil {
+		r.send(st.provider, fb.ActionSubscriptionRemoved, name)
+		forget(st.provider, name)
+	}
+	if st.pending != nil {
+		forget(st.pending, name)
+	}
+	for _, l := range st.tried {
+		forget(l, name)
+	}
+	delete(sh.m, name)
+}
+
+// forget removes name from l's name set.
+func forget(l *listener, name string) {
+	l.mu.Lock()
+	delete(l.mu.names, name)
+	l.mu.Unlock()
+}
+
+// remove takes l out of the registry and fixes every name it was part of.
+func (r *Registry) remove(l *listener) {
+	r.mu.Lock()
+	if old := r.listeners.Load(); old != nil {
+		next := make([]*listener, 0, len(*old))
+		for _, x := range *old {
+			if x != l {
+				next = append(next, x)
+			}
+		}
+		r.listeners.Store(&next)
+	}
+	r.mu.Unlock()
+	l.mu.Lock()
+	l.mu.closed = true
+	l.gone.Store(true)
+	names := l.mu.names
+	l.mu.names = nil
+	l.mu.Unlock()
+
+	for name := range names {
+		sh := &r.names[shard.Index(name)]
+		sh.mu.Lock()
+		st := sh.m[name]
+		if st == nil {
+			sh.mu.Unlock()
+			continue
+		}
+		if st.provider == l {
+			// The provider left: a new round, in which anyone may be asked.
+			st.provider = nil
+			for _, x := range st.tried {
+				if x != l {
+					forget(x, name)
+				}
+			}
+			st.tried = st.tried[:0]
+		} else if i := slices.Index(st.tried, l); i >= 0 {
+			st.tried = slices.Delete(st.tried, i, i+1)
+		}
+		if st.pending == l {
+			st.pending = nil
+		}
+		switch {
+		case r.subs.Count(name) == 0:
+			r.dropLocked(sh, name, st)
+		case st.provider == nil && st.pending == nil:
+			r.askLocked(sh, name, st)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// send tells l's connection action about name, with l's pattern as path.
+func (r *Registry) send(l *listener, action fb.Action, name string) {
+	bp := bufs.Get().(*[]byte)
+	*bp = msg.Append((*bp)[:0], &msg.Msg{Topic: r.topic, Action: action, Name: name, Path: l.pattern})
+	_ = l.peer.conn.Send(*bp)
+	bufs.Put(bp)
+}
+
+// Stats counts what the registry holds, for tests and metrics.
+type Stats struct {
+	Listeners int // (connection, pattern) pairs
+	Names     int // names with provider state
+	Providers int // names with an accepted provider
+}
+
+// Stats returns the registry's current counts.
+func (r *Registry) Stats() Stats {
+	var s Stats
+	if l := r.listeners.Load(); l != nil {
+		s.Listeners = len(*l)
+	}
+	for i := range r.names {
+		sh := &r.names[i]
+		sh.mu.Lock()
+		s.Names += len(sh.m)
+		for _, st := range sh.m {
+			if st.provider != nil {
+				s.Providers++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return s
+}
