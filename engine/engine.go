@@ -28,11 +28,12 @@ import (
 
 	"github.com/eddy-realtime/eddy/engine/auth"
 	"github.com/eddy-realtime/eddy/engine/event"
-	"github.com/eddy-realtime/eddy/engine/record"
 	"github.com/eddy-realtime/eddy/engine/netloop"
 	gnetloop "github.com/eddy-realtime/eddy/engine/netloop/gnet"
+	"github.com/eddy-realtime/eddy/engine/record"
 	"github.com/eddy-realtime/eddy/engine/session"
 	"github.com/eddy-realtime/eddy/store"
+	"github.com/eddy-realtime/eddy/valve"
 )
 
 // Release is the server's version string, set at build time with
@@ -47,6 +48,7 @@ type Server struct {
 	events   *event.Table
 	records  *record.Table
 	store    store.Store
+	valve    *valve.Watcher
 	sessions *session.Manager
 	loops    netloop.Engine
 
@@ -90,20 +92,36 @@ func New(opts Options, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: auth: %w", err)
 	}
+	var permissions func() session.Authorizer
+	if opts.Valve.Path != "" {
+		w, err := valve.Watch(opts.Valve.Path, opts.Valve.ReloadInterval, func(err error) {
+			logger.Error("permissions file not reloaded; the previous rules stay", "err", err)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		s.valve = w
+		permissions = func() session.Authorizer { return w.Rules() }
+	}
 	st, err := openStore(opts.Store)
 	if err != nil {
+		if s.valve != nil {
+			s.valve.Close()
+		}
 		return nil, err
 	}
 	s.store = st
 	s.records = record.New(persister{st}, s.goFunc, record.Options{MaxRecords: opts.Store.MaxRecords})
 	s.sessions = session.NewManager(session.Config{
-		Options: opts.Session,
-		Auth:    newAuthenticator(chain),
-		Events:  s.events,
-		Records: s.records,
-		Logger:  logger,
-		Go:      s.goFunc,
-		Release: Release,
+		Options:     opts.Session,
+		Auth:        newAuthenticator(chain),
+		Events:      s.events,
+		Records:     s.records,
+		Permissions: permissions,
+		Reader:      recordReader{st},
+		Logger:      logger,
+		Go:          s.goFunc,
+		Release:     Release,
 	})
 	return s, nil
 }
@@ -255,6 +273,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, ctx.Err())
+	}
+	if s.valve != nil {
+		s.valve.Close()
 	}
 	// Every session is gone, so no write can arrive: flush and close.
 	if err := s.store.Close(); err != nil {

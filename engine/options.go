@@ -19,6 +19,7 @@ type Options struct {
 	Session session.Options `yaml:"session"`
 	Store   StoreOptions    `yaml:"store"`
 	Auth    auth.Config     `yaml:"auth"`
+	Valve   ValveOptions    `yaml:"valve"`
 	Log     LogOptions      `yaml:"log"`
 }
 
@@ -70,6 +71,17 @@ type NetOptions struct {
 type HTTPOptions struct {
 	// Addr is the HTTP listener. Default ":8080"; "off" disables it.
 	Addr string `yaml:"addr"`
+}
+
+// ValveOptions configure permissions.
+type ValveOptions struct {
+	// Path is the permissions file (YAML, see docs/valve.md). Default ""
+	// uses the built-in rules, which allow everything.
+	Path string `yaml:"path"`
+	// ReloadInterval is how often the file is checked for changes. A
+	// changed file that fails to load is reported and the rules in force
+	// stay. Default 2s.
+	ReloadInterval time.Duration `yaml:"reloadInterval"`
 }
 
 // LogOptions configure structured logging.
@@ -127,6 +139,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.Store.MaxRecords <= 0 {
 		o.Store.MaxRecords = 100000
+	}
+	if o.Valve.ReloadInterval <= 0 {
+		o.Valve.ReloadInterval = 2 * time.Second
 	}
 	if o.Log.Level == "" {
 		o.Log.Level = "info"

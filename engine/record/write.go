@@ -35,8 +35,13 @@ type Write struct {
 	Data    []byte // JSON: the document (Replace) or the value (SetPath)
 	Writer  Subscriber
 	// Check, when set, sees the stored and the resulting document before
-	// the write is applied; an error refuses the write.
-	Check func(oldData, newData []byte) error
+	// the write is applied (and whether the record existed); an error
+	// refuses the write.
+	Check func(oldData, newData []byte, exists bool) error
+	// Expect, when not negative, is the version the record must still have
+	// (a permission was decided against it); otherwise Apply returns
+	// ErrChanged and nothing happens.
+	Expect int64
 	// Done, when set, runs once the write is durable (or failed to be).
 	Done func(version int64, err error)
 }
@@ -53,6 +58,9 @@ type Error struct {
 
 func (e *Error) Error() string { return "record: " + e.Code.Message() + ": " + e.Detail }
 func (e *Error) Unwrap() error { return e.Err }
+
+// ErrChanged is returned when a write's Expect no longer matches.
+var ErrChanged = errors.New("record: changed since the write was checked")
 
 // ErrGone is returned when the entry was deleted or evicted between Lookup
 // and the call: look the name up again.
@@ -80,25 +88,15 @@ func (t *Table) Apply(e *Entry, w *Write, scratch []byte) (int64, []byte, error)
 			return 0, scratch, &Error{Code: protocol.CodeInvalidVersion, Detail: fmt.Sprintf("version %d is not the next one (%d)", w.Version, e.version+1), Version: e.version, Data: cur}
 		}
 	}
-	var doc []byte
-	var err error
-	switch w.Kind {
-	case Replace:
-		doc, err = checkDocument(w.Data)
-	case SetPath:
-		if w.Path == "" {
-			doc, err = checkDocument(w.Data)
-		} else {
-			doc, err = jsonpath.Set(nil, cur, w.Path, w.Data)
-		}
-	case ErasePath:
-		doc, err = jsonpath.Erase(nil, cur, w.Path)
+	if w.Expect >= 0 && w.Expect != e.version {
+		return 0, scratch, ErrChanged
 	}
+	doc, err := Preview(cur, w)
 	if err != nil {
-		return 0, scratch, classify(err)
+		return 0, scratch, err
 	}
 	if w.Check != nil {
-		if err := w.Check(cur, doc); err != nil {
+		if err := w.Check(cur, doc, e.exists); err != nil {
 			return 0, scratch, err
 		}
 	}
@@ -130,6 +128,28 @@ func (t *Table) Apply(e *Entry, w *Write, scratch []byte) (int64, []byte, error)
 	}
 	t.p.Put(e.name, version, doc, done)
 	return version, scratch, nil
+}
+
+// Preview returns the document w would produce from cur, without applying it.
+func Preview(cur []byte, w *Write) ([]byte, error) {
+	var doc []byte
+	var err error
+	switch w.Kind {
+	case Replace:
+		doc, err = checkDocument(w.Data)
+	case SetPath:
+		if w.Path == "" {
+			doc, err = checkDocument(w.Data)
+		} else {
+			doc, err = jsonpath.Set(nil, cur, w.Path, w.Data)
+		}
+	case ErasePath:
+		doc, err = jsonpath.Erase(nil, cur, w.Path)
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	return doc, nil
 }
 
 // Create makes a missing record exist as {} at version 0 (a read creates

@@ -27,6 +27,9 @@ func (s *Session) emit(v *msg.View) {
 	if !s.checkName(fb.TopicEvent, fb.ActionEmit, v.Id(), name) {
 		return
 	}
+	if !s.allowed(v, fb.TopicEvent, "publish", msg.UnsafeString(name), v.DataBytes(), nil, 0) {
+		return
+	}
 	s.out = msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionEmit, Name: msg.UnsafeString(name), Data: v.DataBytes()}
 	s.scratch = msg.Append(s.scratch[:0], &s.out)
 	n := s.m.cfg.Events.Publish(name, s.scratch, s)
@@ -56,6 +59,10 @@ func (s *Session) eventSubscribe(v *msg.View) {
 		}
 		if _, dup := s.events[string(name)]; dup {
 			return true
+		}
+		if !s.allowed(v, fb.TopicEvent, "subscribe", msg.UnsafeString(name), nil, nil, 0) {
+			ok = false
+			return false
 		}
 		if s.subscriptions >= s.m.opts.MaxSubscriptions {
 			s.fail(fb.TopicEvent, fb.ActionSubscribe, id, name, protocol.CodeTooManySubscriptions, "limit "+itoa(int64(s.m.opts.MaxSubscriptions)))

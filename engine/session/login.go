@@ -8,6 +8,7 @@ import (
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/protocol/fb"
+	"github.com/eddy-realtime/eddy/valve"
 )
 
 // login runs the Authenticator, on the loop when it never blocks and on a
@@ -62,6 +63,7 @@ func (s *Session) finishLogin(id uint64, ident Identity, err error) {
 	}
 	s.m.cfg.Metrics.Login(true)
 	s.id = ident
+	s.vuser = valve.User{ID: ident.User, Authenticated: ident.User != "", Data: ident.ServerData}
 	if !ident.ExpiresAt.IsZero() {
 		s.expiresAt.Store(ident.ExpiresAt.UnixNano())
 	}

@@ -96,13 +96,24 @@ func (s *Session) recordOp(v *msg.View, e *record.Entry) {
 	id, action := v.Id(), v.Action()
 	name := e.Name()
 	switch action {
+	case fb.ActionRead, fb.ActionHas, fb.ActionHead, fb.ActionSnapshot:
+		if !s.allowed(v, fb.TopicRecord, "read", name, nil, nil, 0) {
+			return
+		}
+	}
+	switch action {
 	case fb.ActionRead:
 		_, subscribed := s.records[name]
 		if !subscribed && s.subscriptions >= s.m.opts.MaxSubscriptions {
 			s.fail(fb.TopicRecord, action, id, v.Name(), protocol.CodeTooManySubscriptions, "")
 			return
 		}
-		s.m.cfg.Records.Create(e)
+		if _, _, exists := e.Snapshot(); !exists {
+			if !s.allowed(v, fb.TopicRecord, "create", name, emptyDoc, nil, 0) {
+				return
+			}
+			s.m.cfg.Records.Create(e)
+		}
 		known := v.Version()
 		_, ok := e.Read(s, true, func(version int64, data []byte, _ bool) {
 			out := msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionReadResult, ID: id, Name: name, Version: version, HasVersion: true}
@@ -139,6 +150,13 @@ func (s *Session) recordOp(v *msg.View, e *record.Entry) {
 		}
 		s.send(&out)
 	case fb.ActionDelete:
+		version, old, exists := e.Snapshot()
+		if !exists {
+			old = nil
+		}
+		if !s.allowed(v, fb.TopicRecord, "delete", name, nil, old, version) {
+			return
+		}
 		c := s.c
 		err := s.m.cfg.Records.Delete(e, s, func(err error) {
 			reply := msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionAck, ID: id, Name: name}
@@ -198,12 +216,21 @@ func (s *Session) recordWrite(v *msg.View, e *record.Entry) {
 			_ = c.Send(msg.Append(nil, &reply))
 		}
 	}
+	w.Expect = -1
+	if rules := s.m.rules(); rules != nil {
+		if !s.checkWrite(v, e, &w, rules) {
+			return
+		}
+	}
 	var err error
 	_, s.scratch, err = s.m.cfg.Records.Apply(e, &w, s.scratch)
 	if err == nil {
 		return
 	}
-	if errors.Is(err, record.ErrGone) {
+	if errors.Is(err, errDenied) {
+		return // checkWrite's callback has answered
+	}
+	if errors.Is(err, record.ErrGone) || errors.Is(err, record.ErrChanged) {
 		s.replay(append([]byte(nil), v.Bytes()...))
 		return
 	}
@@ -218,6 +245,50 @@ func (s *Session) recordWrite(v *msg.View, e *record.Entry) {
 		return
 	}
 	s.fail(fb.TopicRecord, action, id, v.Name(), protocol.CodePermissionDenied, err.Error())
+}
+
+var emptyDoc = []byte("{}")
+
+// errDenied tells Apply that the write's permission check refused it.
+var errDenied = errors.New("session: permission denied")
+
+// checkWrite arranges the permission check of a record write: rules that
+// only look at the user, data and oldData run inside Apply, against the
+// exact documents; rules that read other records run off the loop against
+// the current version, and the write is replayed (and applied only if the
+// record has not moved on meanwhile).
+func (s *Session) checkWrite(v *msg.View, e *record.Entry, w *record.Write, rules Authorizer) bool {
+	name := e.Name()
+	version, cur, exists := e.Snapshot()
+	action := "write"
+	if !exists {
+		action = "create"
+	}
+	if !rules.Needs("record", action, name).Records {
+		w.Check = func(oldData, newData []byte, exists bool) error {
+			action := "write"
+			if !exists {
+				action, oldData = "create", nil
+			}
+			if !s.allowed(v, fb.TopicRecord, action, name, newData, oldData, 0) {
+				return errDenied
+			}
+			return nil
+		}
+		return true
+	}
+	doc, err := record.Preview(cur, w)
+	if err != nil {
+		return true // Apply reports the error
+	}
+	if !exists {
+		cur = nil
+	}
+	if !s.allowed(v, fb.TopicRecord, action, name, doc, cur, version) {
+		return false
+	}
+	w.Expect = version
+	return true
 }
 
 // recordSubscribe subscribes to one or many records without reading them.
@@ -243,6 +314,10 @@ func (s *Session) recordSubscribe(v *msg.View) {
 		e := s.m.cfg.Records.Lookup(msg.UnsafeString(name))
 		if e == nil {
 			s.replay(append([]byte(nil), v.Bytes()...))
+			ok = false
+			return false
+		}
+		if _, dup := s.records[e.Name()]; !dup && !s.allowed(v, fb.TopicRecord, "read", e.Name(), nil, nil, 0) {
 			ok = false
 			return false
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/eddy-realtime/eddy/engine/record"
 	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/protocol/fb"
+	"github.com/eddy-realtime/eddy/valve"
 )
 
 // LoginRequest is what an Authenticator sees of a login.
@@ -56,6 +57,7 @@ type Metrics interface {
 	MessageIn(topic fb.Topic, action fb.Action)
 	Deliveries(topic fb.Topic, n int)
 	Login(ok bool)
+	Denied(topic fb.Topic, action fb.Action)
 }
 
 type noMetrics struct{}
@@ -64,6 +66,7 @@ func (noMetrics) Connection(netloop.Kind, bool) {}
 func (noMetrics) MessageIn(fb.Topic, fb.Action) {}
 func (noMetrics) Deliveries(fb.Topic, int)      {}
 func (noMetrics) Login(bool)                    {}
+func (noMetrics) Denied(fb.Topic, fb.Action)    {}
 
 // Config wires a Manager.
 type Config struct {
@@ -71,6 +74,11 @@ type Config struct {
 	Auth    Authenticator
 	Events  *event.Table
 	Records *record.Table
+	// Permissions returns the rules in force (they may be reloaded at any
+	// time); nil allows everything.
+	Permissions func() Authorizer
+	// Reader serves rules that read other records; it may block.
+	Reader  valve.RecordReader
 	Logger  *slog.Logger
 	Metrics Metrics
 	// Go runs f on a new goroutine owned by the server; it returns false
@@ -147,6 +155,9 @@ type Session struct {
 	records       map[string]struct{}
 	rateWindow    int64 // unix second of the current rate window
 	rateCount     int
+	vuser         valve.User    // the identity permission rules see
+	vreq          valve.Request // reused for every check
+	approved      approval      // granted off the loop for the message being replayed
 	view          msg.View
 	scratch       []byte
 	out           msg.Msg
