@@ -111,7 +111,7 @@ func New(opts Options, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
-	s.records = record.New(persister{st}, s.goFunc, record.Options{MaxRecords: opts.Store.MaxRecords})
+	s.records = record.New(persister{st}, s.goFunc, record.Options{MaxRecords: opts.Store.MaxRecords, MaxDocument: opts.Net.MaxFrame - 4096})
 	s.sessions = session.NewManager(session.Config{
 		Options:     opts.Session,
 		Auth:        newAuthenticator(chain),

@@ -33,6 +33,9 @@ type Subscriber interface {
 type Options struct {
 	// MaxRecords is the most records held in memory. Default 100000.
 	MaxRecords int
+	// MaxDocument bounds a record's JSON document in bytes; a write that
+	// would make it larger is refused. Default 1 MiB.
+	MaxDocument int
 }
 
 // Table maps record names to entries.
@@ -40,6 +43,7 @@ type Table struct {
 	p      Persister
 	spawn  func(name string, f func()) bool
 	perMax int
+	maxDoc int
 	count  atomic.Int64
 	shards [shard.Count]tableShard
 }
@@ -69,7 +73,10 @@ func New(p Persister, spawn func(name string, f func()) bool, opts Options) *Tab
 	if opts.MaxRecords <= 0 {
 		opts.MaxRecords = 100000
 	}
-	t := &Table{p: p, spawn: spawn, perMax: max(opts.MaxRecords/shard.Count, 1)}
+	if opts.MaxDocument <= 0 {
+		opts.MaxDocument = 1 << 20
+	}
+	t := &Table{p: p, spawn: spawn, perMax: max(opts.MaxRecords/shard.Count, 1), maxDoc: opts.MaxDocument}
 	for i := range t.shards {
 		t.shards[i].m = make(map[string]*Entry)
 	}

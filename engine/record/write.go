@@ -95,6 +95,9 @@ func (t *Table) Apply(e *Entry, w *Write, scratch []byte) (int64, []byte, error)
 	if err != nil {
 		return 0, scratch, err
 	}
+	if len(doc) > t.maxDoc {
+		return 0, scratch, &Error{Code: protocol.CodeInvalidData, Detail: fmt.Sprintf("the document would be %d bytes; the limit is %d", len(doc), t.maxDoc)}
+	}
 	if w.Check != nil {
 		if err := w.Check(cur, doc, e.exists); err != nil {
 			return 0, scratch, err
