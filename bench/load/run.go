@@ -37,9 +37,10 @@ type Config struct {
 	// Runs is the number of runs per target (default 1); with more than
 	// one a median line follows.
 	Runs int
-	// CPUProfile, with Spawn, writes a CPU profile spanning the Eddy runs.
-	// Load-generator goroutines carry the pprof label side=client, so
-	// `go tool pprof -tagignore side=client` shows the server alone.
+	// CPUProfile, with Spawn, writes a CPU profile of this process over all
+	// runs. Load-generator goroutines carry the pprof label side=client, so
+	// `go tool pprof -tagignore side=client` shows the Eddy server alone (a
+	// baseline server runs in its own process and never appears).
 	CPUProfile string
 	// Out receives one JSON line per run, median and comparison.
 	Out io.Writer
@@ -152,7 +153,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return enc.Encode(res)
 	}
 
-	// Eddy.
+	// Runs alternate between Eddy and the baseline, so a change in
+	// the machine's other load during the invocation skews both alike.
+	baseline := cfg.Baseline == "nats"
+	if baseline {
+		if _, err := FindNATS(); err != nil {
+			fmt.Fprintf(cfg.Log, "baseline skipped: %v\n", err)
+			baseline = false
+		}
+	}
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
@@ -175,29 +184,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err := emit(res); err != nil {
 			return rep, err
 		}
+		if !baseline {
+			continue
+		}
+		la = loadAvg()
+		if res, err = runNATS(ctx, sc, cfg); err != nil {
+			return rep, err
+		}
+		res.Run, res.Machine = i, machine
+		res.Machine.LoadAvg = la
+		if err := emit(res); err != nil {
+			return rep, err
+		}
 	}
 	if cfg.CPUProfile != "" {
 		pprof.StopCPUProfile()
-	}
-
-	// Baseline.
-	if cfg.Baseline == "nats" {
-		if _, err := FindNATS(); err != nil {
-			fmt.Fprintf(cfg.Log, "baseline skipped: %v\n", err)
-		} else {
-			for i := 1; i <= cfg.Runs; i++ {
-				la := loadAvg()
-				res, err := runNATS(ctx, sc, cfg)
-				if err != nil {
-					return rep, err
-				}
-				res.Run, res.Machine = i, machine
-				res.Machine.LoadAvg = la
-				if err := emit(res); err != nil {
-					return rep, err
-				}
-			}
-		}
 	}
 
 	for _, target := range []string{"eddy", "nats"} {
