@@ -262,7 +262,7 @@ func TestCloseFromCallback(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close from a callback did not return")
 	}
-	<-c.Done()
+	waitDone(t, c)
 }
 
 func TestNoGoroutineLeak(t *testing.T) {
@@ -278,7 +278,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		}
 		s.conn(t, s.connCount()).Drop() // force one reconnect
 		_ = c.Close()
-		<-c.Done()
+		waitDone(t, c)
 	}
 	s.Close()
 	deadline := time.Now().Add(5 * time.Second)

@@ -56,8 +56,8 @@
 // # Concurrency
 //
 // Every exported method of Client, Events and Subscription is safe to call
-// from any goroutine at any time, including after Close (calls then return
-// ErrClosed).
+// from any goroutine at any time, including from callbacks and after Close
+// (calls that need the server then return ErrClosed).
 //
 // # Structure
 //

@@ -30,9 +30,7 @@ func TestMain(m *testing.M) {
 
 func ExampleDial() {
 	ctx := context.Background()
-	c, err := eddy.Dial(ctx, serverAddr,
-		eddy.WithAuth(map[string]any{"username": "ann", "password": "secret"}),
-		eddy.WithConnectionStateHandler(func(s eddy.ConnectionState) { log.Println("eddy:", s) }))
+	c, err := eddy.Dial(ctx, serverAddr, eddy.WithAuth(map[string]any{"username": "ann", "password": "secret"}))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -59,6 +57,23 @@ func ExampleDial() {
 	// Output:
 	// logged in as ann
 	// received {"score":[2,1]}
+}
+
+func ExampleWithConnectionStateHandler() {
+	c, err := eddy.Dial(context.Background(), serverAddr,
+		eddy.WithReconnect(100*time.Millisecond, 5*time.Second),
+		eddy.WithConnectionStateHandler(func(s eddy.ConnectionState) {
+			fmt.Println(s) // runs on the client's callback goroutine, in order
+		}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.Close()
+	<-c.Done() // the final state has been delivered
+	// Output:
+	// Connecting
+	// Open
+	// Closed
 }
 
 func ExampleEvents_SubscribeMany() {

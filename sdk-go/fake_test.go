@@ -3,6 +3,7 @@ package eddy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -218,6 +219,10 @@ func (s *fakeServer) serve(t transport.Transport) {
 	var v msg.View
 	read := func() (msg.Msg, bool) {
 		p, err := t.ReadMessage()
+		if errors.Is(err, transport.ErrTooLarge) {
+			sc.CloseWith(protocol.CodeMessageTooLarge, "message exceeds the maximum frame size")
+			return msg.Msg{}, false
+		}
 		if err != nil {
 			return msg.Msg{}, false
 		}
@@ -507,4 +512,3 @@ func is(topic fb.Topic, action fb.Action) func(r record) bool {
 func on(n int, pred func(r record) bool) func(r record) bool {
 	return func(r record) bool { return r.conn.n == n && pred(r) }
 }
-

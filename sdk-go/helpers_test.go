@@ -14,11 +14,11 @@ import (
 // clientGoroutines are the functions whose goroutines a stopped client must
 // not leave behind.
 var clientGoroutines = []string{
-	"eddy.(*dispatcher).run",
-	"eddy.(*Client).supervise",
-	"conn.(*Conn).readLoop",
-	"conn.(*Conn).writeLoop",
-	"conn.(*Conn).pingLoop",
+	"sdk-go.(*dispatcher).run",
+	"sdk-go.(*Client).supervise",
+	"internal/conn.(*Conn).readLoop",
+	"internal/conn.(*Conn).writeLoop",
+	"internal/conn.(*Conn).pingLoop",
 }
 
 // leaked returns the stacks of client goroutines still running.
@@ -152,4 +152,14 @@ func countGoroutines() int {
 
 func pingMsg(id uint64) *msg.Msg {
 	return &msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionPing, ID: id}
+}
+
+// waitDone waits for the client's goroutines to finish.
+func waitDone(t testing.TB, c *Client) {
+	t.Helper()
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatalf("client not done; running:\n%s", strings.Join(leaked(), "\n\n"))
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -133,7 +134,7 @@ func TestReloginRefusedStops(t *testing.T) {
 	})
 	s.conn(t, 1).Drop()
 	st.waitFor(t, AuthFailed)
-	<-a.Done()
+	waitDone(t, a)
 	if got := st.list(); !slices.Equal(got, []ConnectionState{Connecting, Open, Reconnecting, AuthFailed}) {
 		t.Fatalf("states %v", got)
 	}
@@ -179,7 +180,7 @@ func TestServerCloseCodes(t *testing.T) {
 		if !errors.As(a.Err(), &e) || e.Code != protocol.CodeProtocolError || e.Op != "close" || e.Reason != "malformed message" {
 			t.Fatalf("err = %v", a.Err())
 		}
-		<-a.Done()
+		waitDone(t, a)
 		if n := s.connCount(); n != 1 {
 			t.Fatalf("%d connections: reconnected after a final close", n)
 		}
@@ -190,7 +191,7 @@ func TestServerCloseCodes(t *testing.T) {
 		a := dial(t, s.TCP, WithoutReconnect(), WithConnectionStateHandler(st.handler))
 		s.conn(t, 1).Drop()
 		st.waitFor(t, Closed)
-		<-a.Done()
+		waitDone(t, a)
 		if got := st.list(); !slices.Equal(got, []ConnectionState{Connecting, Open, Closed}) {
 			t.Fatalf("states %v", got)
 		}
@@ -302,5 +303,39 @@ func TestResubscribeRefusal(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("refusal not reported")
 		}
+	}
+}
+
+// A message over the server's frame limit makes it close the connection
+// with MessageTooLarge, which the catalogue marks as final.
+func TestServerRefusesOversizedFrame(t *testing.T) {
+	checkLeaks(t)
+	s := startFake(t)
+	st := newStates()
+	a := dial(t, s.TCP, WithMaxFrame(4<<20), WithConnectionStateHandler(st.handler))
+	if err := a.Event.Emit("big", make([]byte, DefaultMaxFrame+10)); err != nil {
+		t.Fatal(err)
+	}
+	st.waitFor(t, Closed)
+	if !errors.Is(a.Err(), ErrTooLarge) {
+		t.Fatalf("err = %v", a.Err())
+	}
+}
+
+func TestWebSocketCompression(t *testing.T) {
+	checkLeaks(t)
+	s := startFake(t)
+	a := dial(t, s.WS, WithCompression())
+	b := dial(t, s.WS, WithCompression())
+	in := newInbox()
+	if _, err := a.Event.Subscribe("z", in.fn); err != nil {
+		t.Fatal(err)
+	}
+	payload := `{"text":"` + strings.Repeat("compressible ", 200) + `"}`
+	if err := b.Event.Emit("z", []byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+	if got := in.next(t); got != payload {
+		t.Fatalf("got %d bytes", len(got))
 	}
 }

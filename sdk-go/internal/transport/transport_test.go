@@ -3,8 +3,11 @@ package transport
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -291,6 +294,82 @@ func FuzzTCPRead(f *testing.F) {
 		}
 		if (refErr != nil) != errors.Is(err, ErrTooLarge) {
 			t.Fatalf("err %v, reference %v", err, refErr)
+		}
+	})
+}
+
+func TestTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		typ, p, err := c.Read(context.Background())
+		if err == nil {
+			_ = c.Write(context.Background(), typ, p)
+		}
+		_, _, _ = c.Read(context.Background())
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the untrusted dial below is refused noisily
+	srv.StartTLS()
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	opts := Options{TLS: &tls.Config{RootCAs: pool}}
+
+	echo := func(t *testing.T, tr Transport) {
+		t.Helper()
+		defer tr.Close()
+		if err := tr.WriteFrames(frames("secure")); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := tr.ReadMessage(); err != nil || string(p) != "secure" {
+			t.Fatalf("%q %v", p, err)
+		}
+	}
+	t.Run("wss", func(t *testing.T) {
+		tr, err := Dial(context.Background(), "wss"+strings.TrimPrefix(srv.URL, "https")+"/", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		echo(t, tr)
+		if _, err := Dial(context.Background(), "wss"+strings.TrimPrefix(srv.URL, "https")+"/", Options{}); err == nil {
+			t.Fatal("untrusted certificate accepted")
+		}
+	})
+	t.Run("tls", func(t *testing.T) {
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", srv.TLS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					_, _ = io.Copy(c, c)
+				}()
+			}
+		}()
+		tr, err := Dial(context.Background(), "tls://"+ln.Addr().String(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		echo(t, tr)
+		tr2, err := Dial(context.Background(), "tls://"+ln.Addr().String(), Options{})
+		if err == nil {
+			// The handshake may complete lazily; the first exchange must fail.
+			defer tr2.Close()
+			if err := tr2.WriteFrames(frames("x")); err == nil {
+				if _, err := tr2.ReadMessage(); err == nil {
+					t.Fatal("untrusted certificate accepted")
+				}
+			}
 		}
 	})
 }
