@@ -69,7 +69,7 @@ func RunReopen(t *testing.T, open func(dir string) store.Store) {
 		name := fmt.Sprintf("gen1/%03d", i)
 		put(s, name, int64(i+1), SampleJSON(100+i*37, uint64(i)))
 	}
-	for i, name := range OddNames {
+	for i, name := range OddNames() {
 		put(s, name, int64(i+1), doc(name, int64(i+1)))
 	}
 	put(s, "big/text", int64(1), SampleJSON(3<<20, 9))
