@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -415,5 +417,27 @@ func TestEddyPublishPathDoesNotAllocate(t *testing.T) {
 		if dc.n < 11*1000*(128+len(FanoutEvent)) {
 			t.Fatalf("ws=%v: only %d bytes written", useWS, dc.n)
 		}
+	}
+}
+
+func TestEventsFanoutAgainstEddyProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cmd/eddy")
+	}
+	bin := filepath.Join(t.TempDir(), "eddy")
+	build := exec.Command("go", "build", "-o", bin, "github.com/eddy-realtime/eddy/cmd/eddy")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var out, log bytes.Buffer
+	p := shortParams()
+	p.Subs = 3
+	rep, err := Run(context.Background(), Config{Scenario: "events-fanout", Params: p, SpawnExec: bin, Transport: "ws", Out: &out, Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	r := rep.Runs["eddy"][0]
+	if r.Transport != "ws" || r.Figures.Counts["delivered"] != 3*r.Figures.Counts["published"] || r.Figures.Counts["published"] == 0 {
+		t.Fatalf("run %+v", r)
 	}
 }

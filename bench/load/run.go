@@ -29,7 +29,11 @@ type Config struct {
 	// Spawn starts a fresh in-process server (engine.New/Start on
 	// 127.0.0.1:0) for every run.
 	Spawn bool
-	// Loops sets the spawned server's event loops (0: one per CPU).
+	// SpawnExec runs this eddy binary (cmd/eddy) as a subprocess for every
+	// run instead of in-process: the same footing as the nats-server
+	// baseline, whose runtime is not shared with the load generator either.
+	SpawnExec string
+	// Loops sets the in-process server's event loops (0: one per CPU).
 	Loops int
 	// Baseline is "" or "nats": also run the scenario against a fresh
 	// nats-server subprocess and compare.
@@ -122,8 +126,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Transport == "" {
 		cfg.Transport = "tcp"
 	}
-	if cfg.Spawn == (cfg.Addr != "") {
-		return nil, errors.New("load: give exactly one of -addr and -spawn")
+	if n := btoi(cfg.Spawn) + btoi(cfg.Addr != "") + btoi(cfg.SpawnExec != ""); n != 1 {
+		return nil, errors.New("load: give exactly one of -addr, -spawn and -spawn-exec")
 	}
 	if cfg.CPUProfile != "" && !cfg.Spawn {
 		return nil, errors.New("load: -cpuprofile profiles the in-process server: it needs -spawn")
@@ -233,6 +237,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // parseAddr splits "tcp://h:p" / "ws://h:p" / "h:p".
 func parseAddr(addr, transport string) (string, string, error) {
 	if transport != "tcp" && transport != "ws" {
@@ -263,6 +274,16 @@ func runScenario(ctx context.Context, sc Scenario, t Target, p Params) (f Figure
 
 func runEddy(ctx context.Context, sc Scenario, cfg Config, addr string) (Result, error) {
 	var t Target = &EddyTarget{Addr: addr, Trans: cfg.Transport}
+	if cfg.SpawnExec != "" {
+		srv, err := SpawnEddyProcess(cfg.SpawnExec, cfg.Log)
+		if err != nil {
+			return Result{}, err
+		}
+		defer func() { _ = srv.Close() }()
+		if t, err = srv.Target(cfg.Transport); err != nil {
+			return Result{}, err
+		}
+	}
 	if cfg.Spawn {
 		srv, err := SpawnEddy(func(o *engine.Options) { o.Net.Loops = cfg.Loops }, cfg.Log)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/eddy-realtime/eddy/engine"
@@ -95,11 +96,58 @@ func FindNATS() (string, error) {
 	return "", ErrNoNATS
 }
 
+// process is a server subprocess listening on loopback.
+type process struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// startProcess runs bin with args and waits until addr accepts connections.
+func startProcess(bin string, args []string, addr string, logw io.Writer) (*process, error) {
+	cmd := exec.Command(bin, args...)
+	if logw != nil {
+		cmd.Stdout, cmd.Stderr = logw, logw
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("load: start %s: %w", bin, err)
+	}
+	p := &process{cmd: cmd, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return p, nil
+		}
+		select {
+		case werr := <-p.done:
+			return nil, fmt.Errorf("load: %s exited at start: %v", bin, werr)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = p.close()
+			return nil, fmt.Errorf("load: %s did not listen on %s within 10s", bin, addr)
+		}
+	}
+}
+
+// close stops the subprocess (SIGKILL after it ignores SIGTERM for 5s).
+func (p *process) close() error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	return nil
+}
+
 // NATSServer is a nats-server subprocess on a loopback port.
 type NATSServer struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan error
+	p   *process
+	url string
 }
 
 // SpawnNATS starts nats-server on a free 127.0.0.1 port and waits until it
@@ -113,33 +161,12 @@ func SpawnNATS(logw io.Writer) (*NATSServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port))
-	if logw != nil {
-		cmd.Stdout, cmd.Stderr = logw, logw
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("load: start %s: %w", bin, err)
-	}
-	s := &NATSServer{cmd: cmd, url: "nats://127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
-	go func() { s.done <- cmd.Wait() }()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			_ = c.Close()
-			return s, nil
-		}
-		select {
-		case werr := <-s.done:
-			return nil, fmt.Errorf("load: nats-server exited at start: %v", werr)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			_ = s.Close()
-			return nil, fmt.Errorf("load: nats-server did not listen on %s within 10s", addr)
-		}
+	p, err := startProcess(bin, []string{"-a", "127.0.0.1", "-p", strconv.Itoa(port)}, addr, logw)
+	if err != nil {
+		return nil, err
 	}
+	return &NATSServer{p: p, url: "nats://" + addr}, nil
 }
 
 // URL is the server's client URL.
@@ -148,17 +175,51 @@ func (s *NATSServer) URL() string { return s.url }
 // Target returns a target for the server.
 func (s *NATSServer) Target() *NATSTarget { return &NATSTarget{URL: s.url} }
 
-// Close stops the subprocess (SIGKILL after it ignores SIGTERM for 5s).
-func (s *NATSServer) Close() error {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-	return nil
+// Close stops the subprocess.
+func (s *NATSServer) Close() error { return s.p.close() }
+
+// EddyProcess is an eddy binary (cmd/eddy) run as a subprocess on loopback
+// ports with records in memory and HTTP off: the same footing as a
+// nats-server baseline, with no runtime shared with the load generator.
+type EddyProcess struct {
+	p           *process
+	tcpAddr, ws string
 }
+
+// SpawnEddyProcess starts `bin start` on free 127.0.0.1 ports and waits
+// until it accepts connections. Its output goes to logw (nil: discarded).
+func SpawnEddyProcess(bin string, logw io.Writer) (*EddyProcess, error) {
+	tcpPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	wsPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	tcpAddr, wsAddr := "127.0.0.1:"+strconv.Itoa(tcpPort), "127.0.0.1:"+strconv.Itoa(wsPort)
+	args := []string{"start", "-tcp-addr", tcpAddr, "-ws-addr", wsAddr, "-http-addr", engine.Off,
+		"-set", "store.engine=memory", "-log-level", "warn"}
+	p, err := startProcess(bin, args, tcpAddr, logw)
+	if err != nil {
+		return nil, err
+	}
+	return &EddyProcess{p: p, tcpAddr: tcpAddr, ws: wsAddr}, nil
+}
+
+// Target returns a target for the listener of transport.
+func (s *EddyProcess) Target(transport string) (*EddyTarget, error) {
+	switch transport {
+	case "tcp", "":
+		return &EddyTarget{Addr: s.tcpAddr, Trans: "tcp"}, nil
+	case "ws":
+		return &EddyTarget{Addr: s.ws, Trans: "ws"}, nil
+	}
+	return nil, fmt.Errorf("load: transport %q: want tcp or ws", transport)
+}
+
+// Close stops the subprocess.
+func (s *EddyProcess) Close() error { return s.p.close() }
 
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -4,6 +4,7 @@
 //	eddy-bench events-fanout -spawn [-pubs 1 -subs 10 -size 128 -duration 5s]
 //	           [-transport tcp|ws] [-rate 0] [-baseline nats] [-runs 3]
 //	eddy-bench events-fanout -addr tcp://127.0.0.1:6021
+//	eddy-bench events-fanout -spawn-exec ./eddy -baseline nats
 //
 // It exits 1 when a run finds problems (no deliveries, losses, reordering,
 // errors) and 2 on bad usage. All logic lives in bench/load.
@@ -71,7 +72,8 @@ func flags(cfg *load.Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.Transport, "transport", "tcp", "tcp or ws (with -spawn, or an -addr without scheme)")
 	fs.StringVar(&cfg.Addr, "addr", "", "running server: tcp://host:port or ws://host:port")
 	fs.BoolVar(&cfg.Spawn, "spawn", false, "start a fresh in-process server on 127.0.0.1 for each run")
-	fs.IntVar(&cfg.Loops, "loops", 0, "event loops of the spawned server (0: one per CPU)")
+	fs.StringVar(&cfg.SpawnExec, "spawn-exec", "", "run this eddy `binary` as a fresh subprocess for each run (like the nats baseline)")
+	fs.IntVar(&cfg.Loops, "loops", 0, "event loops of the -spawn server (0: one per CPU)")
 	fs.StringVar(&cfg.Baseline, "baseline", "", "also run against a baseline and compare: nats")
 	fs.IntVar(&cfg.Runs, "runs", 1, "runs per target; more than one adds the median")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "with -spawn: write a CPU profile of the Eddy runs to `file`")
