@@ -35,6 +35,9 @@ func (p persister) Delete(name string, done func(error)) { p.s.Delete(name, done
 
 func openStore(o StoreOptions) (store.Store, error) {
 	so := store.Options{FlushInterval: o.FlushInterval, MaxQueueBytes: o.MaxQueueBytes, NoSync: o.NoSync}
+	if so.FlushInterval <= 0 {
+		so.FlushInterval = -1 // commit whenever the writer is free
+	}
 	if o.Engine == "memory" {
 		return mem.New(so), nil
 	}
