@@ -131,8 +131,10 @@ func New(topic fb.Topic, subs Subscriptions) *Registry {
 }
 
 // Listen registers p for names matching pattern and asks it about the
-// subscribed names that match and have no provider yet.
-func (r *Registry) Listen(p *Peer, pattern string) error {
+// subscribed names that match and have no provider yet. accepted, when not
+// nil, runs once the pattern is accepted and before anything is sent to p,
+// so the caller's acknowledgement precedes every SubscriptionFound.
+func (r *Registry) Listen(p *Peer, pattern string, accepted func()) error {
 	if p.closed {
 		return ErrClosed
 	}
@@ -145,6 +147,9 @@ func (r *Registry) Listen(p *Peer, pattern string) error {
 	re, err := regexp.Compile(`^(?:` + pattern + `)$`)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidPattern, err)
+	}
+	if accepted != nil {
+		accepted()
 	}
 	l := &listener{peer: p, pattern: pattern, re: re}
 	if p.listens == nil {

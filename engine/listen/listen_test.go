@@ -87,7 +87,7 @@ func (w *world) listener() (*Peer, *fakeConn) {
 
 func (w *world) listen(p *Peer, pattern string) {
 	w.t.Helper()
-	if err := w.reg.Listen(p, pattern); err != nil {
+	if err := w.reg.Listen(p, pattern, nil); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -134,7 +134,15 @@ func TestExistingSubscriptionsAreOfferedToNewListener(t *testing.T) {
 	w.subscribe("prices/usd", a)
 	w.subscribe("other", a)
 	p, c := w.listener()
-	w.listen(p, "prices/.*")
+	acked := false
+	if err := w.reg.Listen(p, "prices/.*", func() {
+		if len(c.take()) != 0 {
+			t.Fatal("a SubscriptionFound preceded the acknowledgement")
+		}
+		acked = true
+	}); err != nil || !acked {
+		t.Fatalf("listen: %v, acknowledged %v", err, acked)
+	}
 	got := c.take()
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"found prices/eur prices/.*", "found prices/usd prices/.*"}) {
@@ -227,12 +235,12 @@ func TestListenErrors(t *testing.T) {
 	w := newWorld(t)
 	p, _ := w.listener()
 	for _, bad := range []string{"(", "a)|(b", "[z-a]", "x{1001}"} {
-		if err := w.reg.Listen(p, bad); !errors.Is(err, ErrInvalidPattern) {
+		if err := w.reg.Listen(p, bad, nil); !errors.Is(err, ErrInvalidPattern) {
 			t.Fatalf("%q: %v", bad, err)
 		}
 	}
 	w.listen(p, "ok")
-	if err := w.reg.Listen(p, "ok"); !errors.Is(err, ErrAlreadyListening) {
+	if err := w.reg.Listen(p, "ok", nil); !errors.Is(err, ErrAlreadyListening) {
 		t.Fatal(err)
 	}
 	if err := w.reg.Unlisten(p, "nope"); !errors.Is(err, ErrNotListening) {
@@ -242,7 +250,7 @@ func TestListenErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.reg.Close(p)
-	if err := w.reg.Listen(p, "ok"); !errors.Is(err, ErrClosed) {
+	if err := w.reg.Listen(p, "ok", nil); !errors.Is(err, ErrClosed) {
 		t.Fatal(err)
 	}
 	w.empty()
@@ -270,7 +278,7 @@ func TestRandomAgainstInvariants(t *testing.T) {
 			l := &lst{}
 			l.p, l.c = w.listener()
 			ls = append(ls, l)
-			_ = w.reg.Listen(l.p, patterns[rng.IntN(len(patterns))])
+			_ = w.reg.Listen(l.p, patterns[rng.IntN(len(patterns))], nil)
 		case 1:
 			if len(ls) > 0 {
 				i := rng.IntN(len(ls))
@@ -375,7 +383,7 @@ func TestConcurrentSubscriptionChurn(t *testing.T) {
 				n := fmt.Sprint("n", i%4)
 				w.subscribe(n, s)
 				if i%50 == 0 {
-					_ = w.reg.Listen(p, fmt.Sprint("n[0-", g, "]"))
+					_ = w.reg.Listen(p, fmt.Sprint("n[0-", g, "]"), nil)
 				}
 				for _, m := range c.take() {
 					var kind, name, pattern string
