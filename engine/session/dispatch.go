@@ -48,6 +48,10 @@ func (m *Manager) OnMessage(c *netloop.Conn, payload []byte) {
 	switch topic {
 	case fb.TopicEvent:
 		s.event(v)
+	case fb.TopicRpc:
+		s.rpc(v)
+	case fb.TopicPresence:
+		s.presence(v)
 	case fb.TopicRecord:
 		s.record(v)
 	case fb.TopicConnection:

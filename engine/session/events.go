@@ -15,6 +15,8 @@ func (s *Session) event(v *msg.View) {
 		s.eventSubscribe(v)
 	case fb.ActionUnsubscribe:
 		s.eventUnsubscribe(v)
+	case fb.ActionListen, fb.ActionUnlisten, fb.ActionListenAccept, fb.ActionListenReject:
+		s.eventListen(v)
 	default:
 		s.fail(fb.TopicEvent, v.Action(), v.Id(), v.Name(), protocol.CodeUnknownAction, "")
 	}
@@ -75,7 +77,9 @@ func (s *Session) eventSubscribe(v *msg.View) {
 		}
 		s.events[key] = struct{}{}
 		s.subscriptions++
-		s.m.cfg.Events.Subscribe(key, s)
+		if _, first := s.m.cfg.Events.Subscribe(key, s); first {
+			s.m.eventSubscribed(key)
+		}
 		return true
 	})
 	if ok {
@@ -92,7 +96,9 @@ func (s *Session) eventUnsubscribe(v *msg.View) {
 		key := string(name)
 		delete(s.events, key)
 		s.subscriptions--
-		s.m.cfg.Events.Unsubscribe(key, s)
+		if _, last := s.m.cfg.Events.Unsubscribe(key, s); last {
+			s.m.eventUnsubscribed(key)
+		}
 		return true
 	})
 	s.ack(fb.TopicEvent, id)

@@ -68,6 +68,7 @@ func (s *Session) finishLogin(id uint64, ident Identity, err error) {
 		s.expiresAt.Store(ident.ExpiresAt.UnixNano())
 	}
 	s.state.Store(stateOpen)
+	s.joinPresence()
 	s.send(&msg.Msg{Topic: fb.TopicAuth, Action: fb.ActionLoginResult, ID: id, User: ident.User, Data: ident.ClientData})
 }
 

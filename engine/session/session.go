@@ -11,8 +11,11 @@ import (
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/engine/event"
 	"github.com/eddy-realtime/eddy/engine/internal/shard"
+	"github.com/eddy-realtime/eddy/engine/listen"
 	"github.com/eddy-realtime/eddy/engine/netloop"
+	"github.com/eddy-realtime/eddy/engine/presence"
 	"github.com/eddy-realtime/eddy/engine/record"
+	"github.com/eddy-realtime/eddy/engine/rpc"
 	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/protocol/fb"
 	"github.com/eddy-realtime/eddy/valve"
@@ -81,6 +84,12 @@ type Config struct {
 	Reader  valve.RecordReader
 	Logger  *slog.Logger
 	Metrics Metrics
+	// RPC, Presence and EventListen serve their topics; nil answers
+	// UnknownAction.
+	RPC         *rpc.Table
+	Presence    *presence.Table
+	EventListen *listen.Registry
+
 	// Go runs f on a new goroutine owned by the server; it returns false
 	// once the server is shutting down.
 	Go func(name string, f func()) bool
@@ -152,6 +161,9 @@ type Session struct {
 	failedLogins  int
 	subscriptions int // over all topics, for MaxSubscriptions
 	events        map[string]struct{}
+	rpcPeer       *rpc.Peer
+	presencePeer  *presence.Peer
+	eventListener *listen.Peer
 	records       map[string]struct{}
 	rateWindow    int64 // unix second of the current rate window
 	rateCount     int
@@ -202,9 +214,14 @@ func (m *Manager) OnClose(c *netloop.Conn, _ error) {
 		return
 	}
 	for name := range s.events {
-		m.cfg.Events.Unsubscribe(name, s)
+		if _, last := m.cfg.Events.Unsubscribe(name, s); last {
+			m.eventUnsubscribed(name)
+		}
 	}
 	s.events = nil
+	s.closeRPC()
+	s.closePresence()
+	s.closeListen()
 	for name := range s.records {
 		m.cfg.Records.Unsubscribe(name, s)
 	}
