@@ -28,10 +28,14 @@ import (
 
 	"github.com/eddy-realtime/eddy/engine/auth"
 	"github.com/eddy-realtime/eddy/engine/event"
+	"github.com/eddy-realtime/eddy/engine/listen"
 	"github.com/eddy-realtime/eddy/engine/netloop"
 	gnetloop "github.com/eddy-realtime/eddy/engine/netloop/gnet"
+	"github.com/eddy-realtime/eddy/engine/presence"
 	"github.com/eddy-realtime/eddy/engine/record"
+	"github.com/eddy-realtime/eddy/engine/rpc"
 	"github.com/eddy-realtime/eddy/engine/session"
+	"github.com/eddy-realtime/eddy/protocol/fb"
 	"github.com/eddy-realtime/eddy/store"
 	"github.com/eddy-realtime/eddy/valve"
 )
@@ -46,6 +50,9 @@ type Server struct {
 	log  *slog.Logger
 
 	events   *event.Table
+	rpc      *rpc.Table
+	presence *presence.Table
+	listen   *listen.Registry // event listening
 	records  *record.Table
 	store    store.Store
 	valve    *valve.Watcher
@@ -86,7 +93,9 @@ func New(opts Options, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Server{opts: opts, log: logger, events: event.New()}
+	s := &Server{opts: opts, log: logger, events: event.New(), presence: presence.New()}
+	s.listen = listen.New(fb.TopicEvent, s.events)
+	s.rpc = rpc.New(rpcConfig(opts.RPC))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	chain, err := auth.New(opts.Auth, auth.WithLogger(logger))
 	if err != nil {
@@ -117,6 +126,9 @@ func New(opts Options, logger *slog.Logger) (*Server, error) {
 		Auth:        newAuthenticator(chain),
 		Events:      s.events,
 		Records:     s.records,
+		RPC:         s.rpc,
+		Presence:    s.presence,
+		EventListen: s.listen,
 		Permissions: permissions,
 		Reader:      recordReader{st},
 		Logger:      logger,
@@ -188,6 +200,7 @@ func (s *Server) Start() error {
 		}
 	}
 	s.goFunc("sweeper", func() { s.sessions.Run(s.ctx) })
+	s.goFunc("rpc-deadlines", func() { s.rpc.Run(s.ctx) })
 	if s.httpLn != nil {
 		s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 		ln := s.httpLn
@@ -231,6 +244,23 @@ func (s *Server) Store() store.Store { return s.store }
 
 // Events exposes the event table (for tests and the HTTP API).
 func (s *Server) Events() *event.Table { return s.events }
+
+// RPC exposes the rpc table (for tests and metrics).
+func (s *Server) RPC() *rpc.Table { return s.rpc }
+
+// Presence exposes the presence table (for tests and metrics).
+func (s *Server) Presence() *presence.Table { return s.presence }
+
+// EventListeners exposes the event listen registry (for tests and metrics).
+func (s *Server) EventListeners() *listen.Registry { return s.listen }
+
+func rpcConfig(o RPCOptions) rpc.Config {
+	c := rpc.Config{AcceptTimeout: o.AcceptTimeout, ResponseTimeout: o.ResponseTimeout, ExposeRequester: o.ExposeRequester}
+	if o.Selection == "random" {
+		c.Selection = rpc.Random
+	}
+	return c
+}
 
 // Shutdown drains the server: it reports draining on /health, closes every
 // client with CodeServerShutdown, stops the loops, stops the HTTP server and
