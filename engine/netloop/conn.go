@@ -51,6 +51,7 @@ type Conn struct {
 		buf       []byte
 		spare     []byte
 		tasks     []func()
+		sent      int  // messages queued by Send since the last flush (for Stats)
 		scheduled bool // a flush is coming: no need to wake the loop
 		shutdown  bool // close the transport after the next flush
 		closed    bool
@@ -69,9 +70,14 @@ func (c *Conn) Kind() Kind { return c.kind }
 // RemoteAddr is the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.t.RemoteAddr() }
 
-// Header returns the WebSocket upgrade request's header (nil for TCP). It
-// is set before Handler.OnOpen and never changes afterwards.
+// Header returns the WebSocket upgrade request's header, or the HTTP
+// request's header for an HTTP connection (nil for TCP). It is set before
+// Handler.OnOpen and never changes afterwards.
 func (c *Conn) Header() http.Header { return c.header }
+
+// SetHeader gives an HTTP connection its request's header. Call it before
+// Open, on the goroutine that owns the connection.
+func (c *Conn) SetHeader(h http.Header) { c.header = h }
 
 // Context returns what SetContext stored. Loop goroutine only.
 func (c *Conn) Context() any { return c.ctx }
@@ -93,12 +99,13 @@ func (c *Conn) Send(payload []byte) error {
 	if len(c.mu.buf)+len(payload)+14+int(c.backlog.Load()) > c.srv.Options.MaxQueue {
 		return c.overflowLocked()
 	}
-	if c.kind == TCP {
+	if c.kind != WebSocket {
 		c.mu.buf = frame.AppendHeader(c.mu.buf, len(payload))
 	} else {
 		c.mu.buf = ws.AppendHeader(c.mu.buf, ws.OpBinary, len(payload), true, false, nil)
 	}
 	c.mu.buf = append(c.mu.buf, payload...)
+	c.mu.sent++
 	c.scheduleLocked()
 	return nil
 }
@@ -119,6 +126,7 @@ func (c *Conn) sendCompressed(payload []byte) error {
 	}
 	c.mu.buf = ws.AppendHeader(c.mu.buf, ws.OpBinary, len(z), true, true, nil)
 	c.mu.buf = append(c.mu.buf, z...)
+	c.mu.sent++
 	c.scheduleLocked()
 	return nil
 }
@@ -198,7 +206,7 @@ func (c *Conn) CloseWith(code protocol.Code, reason string) {
 		c.scheduleLocked()
 		return
 	}
-	if c.kind == TCP {
+	if c.kind != WebSocket {
 		c.mu.buf = frame.Append(c.mu.buf, payload)
 	} else {
 		c.mu.buf = ws.AppendFrame(c.mu.buf, ws.OpBinary, payload, false, nil)

@@ -14,6 +14,11 @@
 // WebSocket (codec/ws: upgrade, fragments, ping/pong, close, deflate), and
 // hands each message payload to the Handler.
 //
+// A connection of Kind HTTP has no socket: engine/httpapi makes one per HTTP
+// request, feeds it TCP-framed messages and plays the back-end itself, with
+// the request's goroutine as the loop, so a backend's HTTP call runs through
+// exactly the session code a connected client does.
+//
 // Outbound, any goroutine may call Conn.Send, Conn.Post and Conn.Close. Sends
 // append to one mutex-protected byte queue per connection; the first append
 // after a flush asks the back-end to Wake the connection's loop, which then

@@ -9,9 +9,9 @@ import (
 )
 
 // Open is called by the back-end on the loop right after NewConn. For TCP
-// it opens the session at once; a WebSocket waits for its upgrade.
+// and HTTP it opens the session at once; a WebSocket waits for its upgrade.
 func (c *Conn) Open() {
-	if c.kind == TCP {
+	if c.kind != WebSocket {
 		c.open()
 	}
 }
@@ -38,10 +38,16 @@ func (c *Conn) Feed(buf []byte) int {
 	c.mu.Lock()
 	c.mu.scheduled = true // the back-end flushes after Feed: sends need no wake
 	c.mu.Unlock()
-	if c.kind == TCP {
-		return c.feedTCP(buf)
+	var n int
+	if c.kind != WebSocket {
+		n = c.feedTCP(buf)
+	} else {
+		n = c.feedWS(buf)
 	}
-	return c.feedWS(buf)
+	if c.srv.Stats != nil && n > 0 {
+		c.srv.Stats.Received(n)
+	}
+	return n
 }
 
 func (c *Conn) feedTCP(buf []byte) int {
@@ -159,12 +165,17 @@ func (c *Conn) Flush() {
 	c.mu.buf = c.mu.spare[:0]
 	c.mu.spare = nil
 	c.mu.scheduled = false
+	sent := c.mu.sent
+	c.mu.sent = 0
 	shutdown := c.mu.shutdown
 	c.mu.Unlock()
 
 	if len(buf) > 0 {
 		if err := c.t.Write(buf); err != nil {
 			shutdown = true
+		}
+		if c.srv.Stats != nil {
+			c.srv.Stats.Flushed(sent, len(buf))
 		}
 	}
 	c.backlog.Store(int64(c.t.Buffered()))

@@ -15,11 +15,17 @@ const (
 	TCP Kind = iota
 	// WebSocket is RFC 6455; one binary message per payload.
 	WebSocket
+	// HTTP is a virtual connection owned by one HTTP request (engine/httpapi):
+	// framed like TCP, with the request's goroutine as its loop.
+	HTTP
 )
 
 func (k Kind) String() string {
-	if k == WebSocket {
+	switch k {
+	case WebSocket:
 		return "ws"
+	case HTTP:
+		return "http"
 	}
 	return "tcp"
 }
@@ -114,11 +120,18 @@ type Engine interface {
 	Stop(ctx context.Context) error
 }
 
-// Stats are counters shared by all connections of a server.
+// Stats are counters shared by all connections of a server. Every method
+// must be cheap and safe from any goroutine.
 type Stats interface {
 	// SlowConsumer is called when a connection is closed or a message
 	// dropped because the outbound queue was full.
 	SlowConsumer(dropped bool)
+	// Received is called once per Feed with the inbound bytes consumed.
+	Received(bytes int)
+	// Flushed is called once per Flush that wrote something, with the
+	// number of messages queued by Send since the last flush and the bytes
+	// written (framing included).
+	Flushed(messages, bytes int)
 }
 
 // Server bundles what a back-end needs to run.
