@@ -1,0 +1,205 @@
+// Events: publish/subscribe by name. Several local subscribers of a name
+// share one server subscription; the server never sends a client its own
+// emits, so emit hands the data to the local subscribers itself.
+
+import type { Connection, TopicHandler } from './connection';
+import { EddyError, rethrowLater } from './errors';
+import { fromBytes, toBytes, type Json } from './json';
+import { Listeners, type ListenCallback } from './listen';
+import { Action, Topic, type Msg } from './wire';
+
+export type EventCallback = (data: Json, name: string) => void;
+
+interface Waiter {
+  resolve(): void;
+  reject(e: EddyError): void;
+}
+
+export class EventHandler implements TopicHandler {
+  private readonly subs = new Map<string, EventCallback[]>();
+  // Subscribe calls waiting for the server's Ack, by name.
+  private readonly waiters = new Map<string, Waiter[]>();
+  private readonly listeners: Listeners;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly reportError: (e: EddyError) => void,
+  ) {
+    this.listeners = new Listeners(conn, Topic.Event, reportError);
+  }
+
+  /**
+   * subscribe calls cb with the data of every event emitted on name, by other
+   * clients and by this one. The promise resolves once the server confirmed
+   * the subscription (at once when the name is already subscribed); it
+   * rejects, and cb is removed, when the server refuses it. Refusals are also
+   * reported through the client's `error` event, so the promise may be
+   * ignored.
+   */
+  subscribe(name: string, cb: EventCallback): Promise<void> {
+    checkName(name);
+    if (typeof cb !== 'function') throw new TypeError('eddy: event.subscribe needs a callback');
+    const list = this.subs.get(name);
+    if (list) {
+      list.push(cb);
+      return this.waiters.has(name) ? this.wait(name) : Promise.resolve();
+    }
+    this.subs.set(name, [cb]);
+    const p = this.wait(name);
+    const req = this.conn.requestNow({ topic: Topic.Event, action: Action.Subscribe, name });
+    if (req) req.then(() => this.settle(name), (e: EddyError) => this.refused(name, e));
+    return p;
+  }
+
+  /** unsubscribe removes cb from name, or every callback of name when cb is
+   * omitted; the last one gone ends the server subscription. */
+  unsubscribe(name: string, cb?: EventCallback): void {
+    const list = this.subs.get(name);
+    if (!list) return;
+    if (cb) {
+      const i = list.indexOf(cb);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length > 0) return;
+    }
+    this.subs.delete(name);
+    this.settle(name);
+    const req = this.conn.requestNow({ topic: Topic.Event, action: Action.Unsubscribe, name });
+    req?.catch((e: EddyError) => this.reportError(e));
+  }
+
+  /**
+   * emit publishes data (any JSON value) on name. This client's own
+   * subscribers of name get it at once, synchronously; other clients through
+   * the server. Offline the event is queued (or NotConnected is thrown when
+   * the offline queue is off).
+   */
+  emit(name: string, data?: unknown): void {
+    checkName(name);
+    const bytes = data === undefined ? undefined : toBytes(data);
+    this.conn.checkSend(name);
+    const m: Msg = { topic: Topic.Event, action: Action.Emit, name };
+    if (bytes) m.data = bytes;
+    this.conn.send(m);
+    if (this.subs.has(name)) this.deliver(name, bytes === undefined ? null : fromBytes(bytes, name));
+  }
+
+  /** names returns the names with local subscribers. */
+  names(): string[] {
+    return [...this.subs.keys()];
+  }
+
+  /**
+   * listen tells this client about subscriptions to event names matching
+   * pattern (a regular expression), so it can start and stop producing
+   * them; see docs/protocol.md, Listening.
+   */
+  listen(pattern: string, cb: ListenCallback): void {
+    this.listeners.listen(pattern, cb);
+  }
+
+  /** unlisten stops listening to pattern. */
+  unlisten(pattern: string): void {
+    this.listeners.unlisten(pattern);
+  }
+
+  handle(m: Msg): void {
+    switch (m.action) {
+      case Action.Emit: {
+        if (!m.name || !this.subs.has(m.name)) return;
+        let data: Json;
+        try {
+          data = fromBytes(m.data, m.name);
+        } catch (err) {
+          this.reportError(err as EddyError);
+          return;
+        }
+        this.deliver(m.name, data);
+        return;
+      }
+      case Action.Error:
+        this.reportError(new EddyError(m.code ?? 0, m.reason, m.name));
+        return;
+      default:
+        this.listeners.handle(m);
+    }
+  }
+
+  resubscribe(): void {
+    this.subscribeAll([...this.subs.keys()]);
+    this.listeners.resubscribe();
+  }
+
+  lost(): void {
+    this.listeners.lost();
+  }
+
+  closed(err: EddyError): void {
+    for (const name of [...this.waiters.keys()]) this.settle(name, err);
+  }
+
+  // subscribeAll renews names in one bulk Subscribe. The server stops at the
+  // first name it refuses; that one is dropped and the rest sent again.
+  private subscribeAll(names: string[]): void {
+    if (names.length === 0) return;
+    const req = this.conn.requestNow({ topic: Topic.Event, action: Action.Subscribe, names });
+    if (!req) return;
+    req.then(
+      () => {
+        for (const n of names) this.settle(n);
+      },
+      (e: EddyError) => {
+        const i = e.target === undefined ? -1 : names.indexOf(e.target);
+        if (i < 0) {
+          this.reportError(e);
+          return;
+        }
+        for (const n of names.slice(0, i)) this.settle(n);
+        this.refused(names[i]!, e);
+        this.subscribeAll(names.slice(i + 1).filter((n) => this.subs.has(n)));
+      },
+    );
+  }
+
+  private refused(name: string, e: EddyError): void {
+    this.subs.delete(name);
+    this.settle(name, e);
+    this.reportError(e);
+  }
+
+  private wait(name: string): Promise<void> {
+    const p = new Promise<void>((resolve, reject) => {
+      const list = this.waiters.get(name);
+      if (list) list.push({ resolve, reject });
+      else this.waiters.set(name, [{ resolve, reject }]);
+    });
+    p.catch(() => undefined); // refusals also go to the error event
+    return p;
+  }
+
+  private settle(name: string, err?: EddyError): void {
+    const list = this.waiters.get(name);
+    if (!list) return;
+    this.waiters.delete(name);
+    for (const w of list) {
+      if (err) w.reject(err);
+      else w.resolve();
+    }
+  }
+
+  private deliver(name: string, data: Json): void {
+    const list = this.subs.get(name);
+    if (!list) return;
+    for (const cb of list.slice()) {
+      try {
+        cb(data, name);
+      } catch (err) {
+        rethrowLater(err);
+      }
+    }
+  }
+}
+
+/** checkName throws a TypeError unless name is a non-empty string. */
+export function checkName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || name === '') throw new TypeError('eddy: a name must be a non-empty string');
+}
