@@ -176,6 +176,12 @@ func putRequest(r *request) {
 
 const maxKeep = 64 << 10
 
+// ServerIDBit is set in every id the table gives a forwarded request, so
+// these ids never collide with the ids a client picks for its own requests
+// (which count up from 1): an Error about a provider's stray answer cannot
+// be mistaken by the client for the answer to one of its own requests.
+const ServerIDBit = 1 << 63
+
 // Provide registers p as a provider of name.
 func (t *Table) Provide(p *Peer, name string) error {
 	if _, dup := p.provides[name]; dup {
@@ -244,7 +250,7 @@ func (t *Table) removeProvider(name string, p *Peer) {
 func (t *Table) Request(p *Peer, c *Call) {
 	now := t.cfg.Now()
 	r := getRequest()
-	r.id = t.seq.Add(1)
+	r.id = t.seq.Add(1) | ServerIDBit
 	r.reqID = c.ID
 	r.requester = p
 	r.name = append(r.name[:0], c.Name...)

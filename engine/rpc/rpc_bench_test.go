@@ -27,7 +27,7 @@ func BenchmarkRouteRespond(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				tab.Request(req, call)
-				id := tab.seq.Load()
+				id := tab.seq.Load() | ServerIDBit
 				if err := tab.Accept(prov, id); err != nil {
 					b.Fatal(err)
 				}

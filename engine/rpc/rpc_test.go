@@ -119,7 +119,7 @@ func TestRouteAcceptRespond(t *testing.T) {
 	f.provide(prov, "add-two")
 	f.request(req, 42, "add-two", `5`)
 	fw := pc.one(t, fb.ActionRequest)
-	if fw.id == 0 || fw.name != "add-two" || fw.data != `5` || fw.user != "" {
+	if fw.id&ServerIDBit == 0 || fw.name != "add-two" || fw.data != `5` || fw.user != "" {
 		t.Fatalf("forwarded %+v", fw)
 	}
 	if fw.timeout != 10000 || fw.accept != 1000 {
