@@ -62,10 +62,12 @@ type record struct {
 }
 
 type serverConn struct {
-	s   *fakeServer
-	n   int // 1-based accept order
-	t   transport.Transport
-	wmu sync.Mutex
+	s *fakeServer
+	n int // 1-based accept order
+	// user is the logged-in user id (set once, before the session loop).
+	user string
+	t    transport.Transport
+	wmu  sync.Mutex
 
 	once sync.Once
 	gone chan struct{}
@@ -291,6 +293,9 @@ func (s *fakeServer) serve(t transport.Transport) {
 			}
 			continue
 		}
+		s.mu.Lock()
+		sc.user = user
+		s.mu.Unlock()
 		res := msg.Msg{Topic: fb.TopicAuth, Action: fb.ActionLoginResult, ID: m.ID, User: user}
 		if data != "" {
 			res.Data = []byte(data)
@@ -432,6 +437,22 @@ func (s *fakeServer) conn(t testing.TB, n int) *serverConn {
 		if len(s.mu.conns) >= n {
 			sc = s.mu.conns[n-1]
 			return true
+		}
+		return false
+	})
+	return sc
+}
+
+// connOf returns the connection logged in as user, waiting for it.
+func (s *fakeServer) connOf(t testing.TB, user string) *serverConn {
+	t.Helper()
+	var sc *serverConn
+	s.waitUntil(t, "connection of "+user, func() bool {
+		for _, c := range s.mu.conns {
+			if c.user == user {
+				sc = c
+				return true
+			}
 		}
 		return false
 	})
