@@ -32,6 +32,11 @@ func newMem() *memTransport {
 }
 
 func (m *memTransport) ReadMessage() ([]byte, error) {
+	select { // queued input first, even once closed
+	case p := <-m.in:
+		return p, nil
+	default:
+	}
 	select {
 	case p := <-m.in:
 		return p, nil
@@ -409,4 +414,24 @@ func TestCloseSendsCloseAndIsIdempotent(t *testing.T) {
 		t.Fatalf("second Close wrote %+v", x)
 	default:
 	}
+}
+
+// FuzzHandshake feeds arbitrary server answers to the handshake: it must
+// return (an error or a Welcome), never panic or hang.
+func FuzzHandshake(f *testing.F) {
+	ack := enc(&msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionHandshakeAck, Version: protocol.Version, Data: []byte(`{"heartbeatMs":5}`)})
+	ok := enc(&msg.Msg{Topic: fb.TopicAuth, Action: fb.ActionLoginResult, ID: LoginID, User: "u", Data: []byte(`{}`)})
+	f.Add(ack, ok)
+	f.Add(ack, enc(&msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionClose, Code: 22}))
+	f.Add([]byte{}, []byte{0xff})
+	f.Fuzz(func(t *testing.T, first, second []byte) {
+		m := newMem()
+		m.in <- first
+		m.in <- second
+		m.Close() // a third read fails instead of blocking
+		w, err := Handshake(context.Background(), m, nil, nil, 0)
+		if err == nil && w.Version != protocol.Version {
+			t.Fatalf("accepted version %d", w.Version)
+		}
+	})
 }
