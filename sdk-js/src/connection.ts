@@ -74,6 +74,9 @@ const PROTOCOL_NAME = 'eddy';
 const PROTOCOL_VERSION = 1;
 const CLIENT_INFO = toBytes({ sdk: 'js' });
 const OPEN_READY_STATE = 1;
+// Bytes of a message besides its data and strings: the table, vtable,
+// offsets and scalars.
+const MESSAGE_OVERHEAD = 128;
 
 export interface ConnectionEvents {
   state(s: ConnectionState): void;
@@ -204,11 +207,31 @@ export class Connection {
 
   // ---- sending ----
 
+  /**
+   * checkSize throws MessageTooLarge when a message with these variable
+   * parts could exceed maxMessageBytes; callers check before they change
+   * any local state.
+   */
+  checkSize(dataBytes: number, ...strings: (string | undefined)[]): void {
+    let n = dataBytes + MESSAGE_OVERHEAD;
+    for (const s of strings) if (s) n += 3 * s.length;
+    if (n > this.opts.maxMessageBytes) {
+      throw new EddyError(ErrorCode.MessageTooLarge, `message of about ${n} bytes exceeds maxMessageBytes (${this.opts.maxMessageBytes})`, strings[0]);
+    }
+  }
+
   private write(m: Msg): void {
     const s = this.socket;
     if (!s || s.readyState !== OPEN_READY_STATE) return;
+    const bytes = encode(m);
+    if (bytes.length > this.opts.maxMessageBytes) {
+      // Callers check sizes first; this guards what they could not (a whole
+      // merged record), since the server would close the connection.
+      this.events.error(new EddyError(ErrorCode.MessageTooLarge, `not sent: ${bytes.length} bytes exceed maxMessageBytes`, m.name));
+      return;
+    }
     try {
-      s.send(encode(m));
+      s.send(bytes);
     } catch (err) {
       this.lost(err instanceof Error ? err.message : 'send failed');
     }

@@ -76,6 +76,7 @@ export class EventHandler implements TopicHandler {
   emit(name: string, data?: unknown): void {
     checkName(name);
     const bytes = data === undefined ? undefined : toBytes(data);
+    this.conn.checkSize(bytes?.length ?? 0, name);
     this.conn.checkSend(name);
     const m: Msg = { topic: Topic.Event, action: Action.Emit, name };
     if (bytes) m.data = bytes;

@@ -35,6 +35,14 @@ export function cloneJSON(v: unknown): Json {
   return deepFreeze(JSON.parse(s) as Json);
 }
 
+/** encodeValue returns a frozen deep copy of v and its JSON bytes, with one
+ * JSON.stringify. */
+export function encodeValue(v: unknown): { value: Json; bytes: Uint8Array } {
+  const s = JSON.stringify(v);
+  if (s === undefined) throw new TypeError('eddy: value is not JSON-encodable');
+  return { value: deepFreeze(JSON.parse(s) as Json), bytes: encoder.encode(s) };
+}
+
 /** deepFreeze freezes v and everything inside it, and returns v. */
 export function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {

@@ -74,6 +74,10 @@ export interface EddyOptions {
   /** The default record merge strategy (see MergeStrategy). Default
    * MergeStrategy.REMOTE_WINS. */
   mergeStrategy?: MergeStrategy;
+  /** The largest message the client sends, in bytes; set it to the server's
+   * net.maxFrame. Larger writes, emits and calls throw MessageTooLarge
+   * before changing anything. Default 1 MiB (the server's default). */
+  maxMessageBytes?: number;
 }
 
 export interface ResolvedOptions {
@@ -83,6 +87,7 @@ export interface ResolvedOptions {
   offlineQueueLimit: number;
   heartbeatMs: number;
   requestTimeoutMs: number;
+  maxMessageBytes: number;
 }
 
 export const DEFAULT_RECONNECT_MIN = 100;
@@ -90,6 +95,7 @@ export const DEFAULT_RECONNECT_MAX = 10_000;
 export const DEFAULT_HEARTBEAT_MS = 20_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_OFFLINE_QUEUE_LIMIT = 10_000;
+export const DEFAULT_MAX_MESSAGE_BYTES = 1 << 20;
 
 function positive(v: number | undefined, dflt: number): number {
   return typeof v === 'number' && v > 0 && Number.isFinite(v) ? v : dflt;
@@ -108,5 +114,6 @@ export function resolveOptions(o: EddyOptions): ResolvedOptions {
     offlineQueueLimit: positive(o.offlineQueueLimit, DEFAULT_OFFLINE_QUEUE_LIMIT),
     heartbeatMs: typeof o.heartbeatMs === 'number' && Number.isFinite(o.heartbeatMs) ? o.heartbeatMs : 0,
     requestTimeoutMs: positive(o.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS),
+    maxMessageBytes: positive(o.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES),
   };
 }

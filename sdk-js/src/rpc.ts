@@ -55,6 +55,7 @@ export class RpcHandler implements TopicHandler {
       checkName(name);
       const m: Msg = { topic: Topic.Rpc, action: Action.Request, name };
       if (data !== undefined) m.data = toBytes(data);
+      this.conn.checkSize(m.data?.length ?? 0, name);
       if (opts.timeoutMs) m.timeoutMs = Math.max(1, Math.round(opts.timeoutMs));
       if (opts.acceptTimeoutMs) m.acceptTimeoutMs = Math.max(1, Math.round(opts.acceptTimeoutMs));
       // The server answers every request exactly once within its deadlines;
@@ -102,7 +103,9 @@ export class RpcHandler implements TopicHandler {
         return; // a provider took one of our requests; the answer follows
       case Action.Error:
       case Action.RequestError:
-        this.reportError(new EddyError(m.code ?? 0, m.reason, m.name));
+        // RpcUnknownRequest answers a provider's late answer: nobody waits
+        // for it any more, which is not an error of this client.
+        if (m.code !== ErrorCode.RpcUnknownRequest) this.reportError(new EddyError(m.code ?? 0, m.reason, m.name));
         return;
       default:
         return;

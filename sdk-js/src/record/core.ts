@@ -41,6 +41,8 @@ export interface Op {
   segs: Segments;
   /** The frozen value to set; undefined erases the path. */
   value: Json | undefined;
+  /** value as JSON, when already encoded. */
+  bytes?: Uint8Array;
 }
 
 interface AckWaiter {
@@ -252,6 +254,8 @@ export class RecordCore {
   write(op: Op, waiter?: AckWaiter): void {
     if (this.destroyed) throw this.destroyedError();
     this.env.conn.checkSend(this.name);
+    if (op.value !== undefined && !op.bytes) op.bytes = toBytes(op.value);
+    this.env.conn.checkSize(op.bytes?.length ?? 0, this.name, op.path);
     if (!this.ready) {
       this.pendingOps.push({ op, waiter });
       return;
@@ -293,7 +297,7 @@ export class RecordCore {
         m.action = Action.Patch;
         m.path = op.path;
       }
-      m.data = toBytes(op.value);
+      m.data = op.bytes ?? toBytes(op.value);
     }
     if (wantAck) m.flags = Flag.WantAck;
     this.lastWriteId = id;

@@ -5,7 +5,7 @@
 import type { Connection, TopicHandler } from '../connection';
 import { EddyError } from '../errors';
 import { checkName } from '../event';
-import { cloneJSON, fromBytes, isDocument, toBytes, type Json } from '../json';
+import { encodeValue, fromBytes, isDocument, toBytes, type Json } from '../json';
 import { parsePath } from '../jsonpath';
 import { Listeners, type ListenCallback } from '../listen';
 import { Action, Flag, Topic, type Msg } from '../wire';
@@ -106,7 +106,12 @@ export class RecordHandler implements TopicHandler {
         m.action = Action.Patch;
         m.path = op.path;
       }
-      m.data = toBytes(op.value);
+      m.data = op.bytes ?? toBytes(op.value);
+    }
+    try {
+      this.conn.checkSize(m.data?.length ?? 0, name, m.path);
+    } catch (err) {
+      return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
       this.conn.call(m, (err, reply) => {
@@ -187,9 +192,9 @@ export class RecordHandler implements TopicHandler {
 
 function forcedOp(args: unknown[]): Op {
   if (args.length === 1) {
-    const value = cloneJSON(args[0]);
+    const { value, bytes } = encodeValue(args[0]);
     if (!isDocument(value)) throw new TypeError('eddy: setData(name, data): a whole record must be an object or array');
-    return { path: '', segs: [], value };
+    return { path: '', segs: [], value, bytes };
   }
   if (args.length !== 2 || typeof args[0] !== 'string') throw new TypeError('eddy: setData takes (name, data) or (name, path, value)');
   const path = args[0];
@@ -198,7 +203,7 @@ function forcedOp(args: unknown[]): Op {
     if (segs.length === 0) throw new TypeError('eddy: setData: cannot erase the whole record');
     return { path, segs, value: undefined };
   }
-  const value = cloneJSON(args[1]);
+  const { value, bytes } = encodeValue(args[1]);
   if (segs.length === 0 && !isDocument(value)) throw new TypeError('eddy: setData: a whole record must be an object or array');
-  return { path, segs, value };
+  return { path, segs, value, bytes };
 }

@@ -4,7 +4,7 @@
 
 import { Emitter } from '../emitter';
 import type { EddyError } from '../errors';
-import { cloneJSON, isDocument, type Json } from '../json';
+import { encodeValue, isDocument, type Json } from '../json';
 import { parsePath } from '../jsonpath';
 import type { CoreOwner, Op, PathCallback, RecordCore } from './core';
 
@@ -20,9 +20,9 @@ export interface RecordEvents {
 /** Arguments of set(): a whole document, or a path and a value. */
 function toOp(args: unknown[], what: string): Op {
   if (args.length === 1) {
-    const value = cloneJSON(args[0]);
+    const { value, bytes } = encodeValue(args[0]);
     if (!isDocument(value)) throw new TypeError(`eddy: ${what}(data): a whole record must be an object or array`);
-    return { path: '', segs: [], value };
+    return { path: '', segs: [], value, bytes };
   }
   if (args.length !== 2) throw new TypeError(`eddy: ${what} takes (data) or (path, value)`);
   const path = args[0];
@@ -32,9 +32,9 @@ function toOp(args: unknown[], what: string): Op {
     if (segs.length === 0) throw new TypeError(`eddy: ${what}: cannot erase the whole record`);
     return { path, segs, value: undefined };
   }
-  const value = cloneJSON(args[1]);
+  const { value, bytes } = encodeValue(args[1]);
   if (segs.length === 0 && !isDocument(value)) throw new TypeError(`eddy: ${what}: a whole record must be an object or array`);
-  return { path, segs, value };
+  return { path, segs, value, bytes };
 }
 
 export class Record extends Emitter<RecordEvents> implements CoreOwner {
