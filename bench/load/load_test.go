@@ -15,6 +15,7 @@ import (
 
 	"github.com/eddy-realtime/eddy/codec/frame"
 	"github.com/eddy-realtime/eddy/codec/msg"
+	"github.com/eddy-realtime/eddy/engine"
 	"github.com/eddy-realtime/eddy/protocol/fb"
 )
 
@@ -439,5 +440,30 @@ func TestEventsFanoutAgainstEddyProcess(t *testing.T) {
 	r := rep.Runs["eddy"][0]
 	if r.Transport != "ws" || r.Figures.Counts["delivered"] != 3*r.Figures.Counts["published"] || r.Figures.Counts["published"] == 0 {
 		t.Fatalf("run %+v", r)
+	}
+}
+
+// TestRunFailsWhenTheServerDropsMessages points Run at a server whose
+// outbound queues are tiny and drop what does not fit: the losses must
+// make Run fail with ErrFailed (what makes `make bench-smoke` fail).
+func TestRunFailsWhenTheServerDropsMessages(t *testing.T) {
+	srv, err := SpawnEddy(func(o *engine.Options) {
+		o.Net.MaxQueue = 2048
+		o.Net.SlowConsumer = "drop"
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var out, log bytes.Buffer
+	p := shortParams()
+	p.Subs = 3
+	p.Drain = 500 * time.Millisecond
+	_, err = Run(context.Background(), Config{Scenario: "events-fanout", Params: p, Addr: "tcp://" + srv.Server().TCPAddr(), Out: &out, Log: &log})
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("err %v, want ErrFailed\n%s", err, log.String())
+	}
+	if !strings.Contains(log.String(), "lost") || !strings.Contains(out.String(), `"problems"`) {
+		t.Fatalf("no loss reported:\n%s\n%s", log.String(), out.String())
 	}
 }
