@@ -512,7 +512,11 @@ func (e *eddyClient) onMessage(v *msg.View) {
 			(*d)(v.DataBytes())
 		}
 	case fb.ActionAck:
-		e.confirmed <- struct{}{}
+		select {
+		case e.confirmed <- struct{}{}:
+		default: // never block the reader: Close must be able to stop it
+			e.c.fail(errors.New("load: more Acks than confirmations asked for"))
+		}
 	case fb.ActionError:
 		e.c.fail(fmt.Errorf("load: Event error for %q: code %d: %s", v.Name(), v.Code(), v.Reason()))
 	}

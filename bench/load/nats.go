@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -90,7 +91,11 @@ func (c *natsClient) flusher() {
 			continue
 		}
 		for ; n > 0; n-- {
-			c.confirmed <- struct{}{}
+			select {
+			case c.confirmed <- struct{}{}:
+			default: // the publisher keeps fewer outstanding than the buffer holds
+				c.fail(errors.New("load: confirmations overflowed"))
+			}
 		}
 	}
 }
