@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ConnectionState, EddyError, ErrorCode } from '../dist/eddy.js';
+import { client, closeClients, collect, loggedIn, sdkRoot, sleep, startServer, waitFor, withTimeout } from './helpers.mjs';
+
+const usersConfig = `auth:
+  strategies:
+    - type: file
+      path: ${join(sdkRoot, 'test/fixtures/users.yaml')}
+session:
+  maxAuthAttempts: 3
+`;
+
+describe('authentication', () => {
+  let server;
+  before(async () => {
+    server = await startServer({ config: usersConfig });
+  });
+  after(async () => {
+    closeClients();
+    await server?.stop();
+  });
+
+  test('a good password logs in with the user id and clientData; states in order', async () => {
+    const c = client(server.url);
+    const [states, onState] = collect();
+    c.on('connectionStateChanged', onState);
+    const result = await withTimeout(c.login({ username: 'ann', password: 'secret' }), 5000, 'login');
+    assert.deepEqual(result, { user: 'ann', clientData: { name: 'Ann' } });
+    assert.equal(c.user, 'ann');
+    assert.deepEqual(c.clientData, { name: 'Ann' });
+    assert.deepEqual(states, [
+      ConnectionState.CHALLENGING,
+      ConnectionState.AWAITING_AUTHENTICATION,
+      ConnectionState.AUTHENTICATING,
+      ConnectionState.OPEN,
+    ]);
+    assert.equal(c.getConnectionState(), 'OPEN');
+    await assert.rejects(c.login({ username: 'ann', password: 'secret' }), (e) => e.code === ErrorCode.AlreadyAuthenticated);
+    c.close();
+    assert.equal(c.getConnectionState(), ConnectionState.CLOSED);
+    assert.equal(states.at(-1), ConnectionState.CLOSED);
+    await assert.rejects(c.login({}), (e) => e.name === 'ClientClosed');
+  });
+
+  test('a wrong password is refused with InvalidCredentials and may be retried', async () => {
+    const c = client(server.url);
+    await assert.rejects(
+      withTimeout(c.login({ username: 'ann', password: 'wrong' }), 5000, 'refused login'),
+      (e) => e instanceof EddyError && e.code === ErrorCode.InvalidCredentials && e.name === 'InvalidCredentials' && e.message.length > 0,
+    );
+    assert.equal(c.getConnectionState(), ConnectionState.AWAITING_AUTHENTICATION);
+    const ok = await withTimeout(c.login({ username: 'bob', password: 'secret' }), 5000, 'second login');
+    assert.equal(ok.user, 'bob');
+  });
+
+  test('too many refused logins end in ERROR without reconnecting', async () => {
+    const c = client(server.url);
+    const errors = [];
+    c.on('error', (e) => errors.push(e));
+    const codes = [];
+    for (let i = 0; i < 3; i++) {
+      try {
+        await withTimeout(c.login({ username: 'nobody', password: 'x' }), 5000, 'refused login');
+      } catch (e) {
+        codes.push(e.code);
+      }
+    }
+    assert.deepEqual(codes.slice(0, 2), [ErrorCode.InvalidCredentials, ErrorCode.InvalidCredentials]);
+    await waitFor(() => c.getConnectionState() === ConnectionState.ERROR, { what: 'ERROR state' });
+    assert.ok(errors.some((e) => e.code === ErrorCode.TooManyAuthAttempts), 'the close reason is reported');
+    await sleep(300);
+    assert.equal(c.getConnectionState(), ConnectionState.ERROR, 'no reconnect after a final close');
+  });
+});
+
+describe('connection life', () => {
+  let server;
+  before(async () => {
+    server = await startServer({ args: ['-set', 'session.heartbeat=100ms', '-set', 'session.heartbeatTimeout=400ms'] });
+  });
+  after(async () => {
+    closeClients();
+    await server?.stop();
+  });
+
+  test('the client answers server pings and stays connected', async () => {
+    // No pings of its own: only the answers to the server's keep it alive.
+    const c = await loggedIn(server.url, 'ann', { heartbeatMs: -1 });
+    const [states, onState] = collect();
+    c.on('connectionStateChanged', onState);
+    await sleep(1200);
+    assert.deepEqual(states, [], 'no reconnect');
+    assert.equal(c.getConnectionState(), ConnectionState.OPEN);
+  });
+
+  test('a server that stops answering is detected by the heartbeat', async () => {
+    const c = await loggedIn(server.url, 'ann', { heartbeatMs: 100 });
+    const [states, onState] = collect();
+    c.on('connectionStateChanged', onState);
+    server.proc.kill('SIGSTOP');
+    try {
+      await waitFor(() => states.includes(ConnectionState.RECONNECTING), { timeout: 3000, what: 'RECONNECTING' });
+    } finally {
+      server.proc.kill('SIGCONT');
+    }
+    await waitFor(() => c.getConnectionState() === ConnectionState.OPEN, { timeout: 5000, what: 'OPEN again' });
+  });
+
+  test('with reconnect off a lost connection closes the client', async () => {
+    const other = await startServer();
+    const c = await loggedIn(other.url, 'ann', { reconnect: false });
+    const errors = [];
+    c.on('error', (e) => errors.push(e));
+    await other.kill();
+    await waitFor(() => c.getConnectionState() === ConnectionState.CLOSED, { what: 'CLOSED' });
+    assert.equal(errors[0]?.name, 'ConnectionLost');
+    assert.throws(() => c.event.emit('x', 1), (e) => e.name === 'ConnectionLost' || e.name === 'ClientClosed');
+  });
+
+  test('requests time out with RequestTimeout', async () => {
+    const c = await loggedIn(server.url, 'ann', { requestTimeoutMs: 50, heartbeatMs: -1 });
+    server.proc.kill('SIGSTOP');
+    try {
+      await assert.rejects(c.record.has('x'), (e) => e.name === 'RequestTimeout');
+    } finally {
+      server.proc.kill('SIGCONT');
+    }
+  });
+
+  test('a client that cannot reach the server keeps trying until it can', async () => {
+    const { freePort } = await import('./helpers.mjs');
+    const port = await freePort();
+    const c = client(`ws://127.0.0.1:${port}`, { reconnect: { min: 50, max: 200 } });
+    const login = c.login({ username: 'late' });
+    await sleep(300);
+    assert.equal(c.getConnectionState() === ConnectionState.OPEN, false);
+    const late = await startServer({ wsPort: port });
+    try {
+      const r = await withTimeout(login, 5000, 'login once the server is up');
+      assert.equal(r.user, 'late');
+    } finally {
+      c.close();
+      await late.stop();
+    }
+  });
+});
