@@ -9,10 +9,15 @@ import (
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/codec/ws"
 	"github.com/eddy-realtime/eddy/engine/event"
+	"github.com/eddy-realtime/eddy/engine/listen"
 	"github.com/eddy-realtime/eddy/engine/netloop"
+	"github.com/eddy-realtime/eddy/engine/presence"
+	"github.com/eddy-realtime/eddy/engine/rpc"
+	"github.com/eddy-realtime/eddy/engine/record"
 	"github.com/eddy-realtime/eddy/engine/session"
 	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/protocol/fb"
+	"github.com/eddy-realtime/eddy/store"
 )
 
 // memTransport is a netloop.Transport that records what the server writes.
@@ -33,8 +38,50 @@ func (t *memTransport) Wake()                {}
 func (t *memTransport) Close()               { t.mu.Lock(); t.closed = true; t.mu.Unlock() }
 func (t *memTransport) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
 
+// memPersister keeps records in a map: the fuzz targets exercise the
+// record paths without disk.
+type memPersister struct {
+	mu sync.Mutex
+	m  map[string]store.Record
+}
+
+func (p *memPersister) Get(name string) (int64, []byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.m[name]
+	if !ok {
+		return 0, nil, record.ErrNotFound
+	}
+	return r.Version, r.Data, nil
+}
+
+func (p *memPersister) Put(name string, version int64, data []byte, done func(error)) {
+	p.mu.Lock()
+	p.m[name] = store.Record{Version: version, Data: data}
+	p.mu.Unlock()
+	if done != nil {
+		done(nil)
+	}
+}
+
+func (p *memPersister) Delete(name string, done func(error)) {
+	p.mu.Lock()
+	delete(p.m, name)
+	p.mu.Unlock()
+	if done != nil {
+		done(nil)
+	}
+}
+
+// syncSpawn runs "background" work at once, so a fuzz input's effects all
+// happen before Feed returns.
+func syncSpawn(_ string, f func()) bool { f(); return true }
+
 func newServer() *netloop.Server {
-	m := session.NewManager(session.Config{Auth: session.Open{}, Events: event.New()})
+	records := record.New(&memPersister{m: map[string]store.Record{}}, syncSpawn, record.Options{})
+	events := event.New()
+	m := session.NewManager(session.Config{Auth: session.Open{}, Events: events, Records: records, Go: syncSpawn,
+		RPC: rpc.New(rpc.Config{}), Presence: presence.New(), EventListen: listen.New(fb.TopicEvent, events)})
 	srv := &netloop.Server{Handler: m}
 	srv.Options.EnsureDefaults()
 	srv.Options.MaxFrame = 1 << 16
@@ -71,6 +118,10 @@ func FuzzSessionTCP(f *testing.F) {
 	f.Add(frame.Append(nil, msg.Append(nil, &msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionUpdate, Name: "r", Version: 1, Data: []byte(`{}`)})), uint8(7))
 	f.Add(frame.Append(nil, []byte("garbage that is not a flatbuffer")), uint8(5))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1, 2}, uint8(2))
+	f.Add(frame.Append(nil, msg.Append(nil, &msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionProvide, ID: 3, Name: "add"})), uint8(9))
+	f.Add(frame.Append(nil, msg.Append(nil, &msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionRequest, ID: 4, Name: "add", Data: []byte(`1`)})), uint8(9))
+	f.Add(frame.Append(nil, msg.Append(nil, &msg.Msg{Topic: fb.TopicPresence, Action: fb.ActionQuery, ID: 5})), uint8(9))
+	f.Add(frame.Append(nil, msg.Append(nil, &msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionListen, ID: 6, Name: "a.*"})), uint8(9))
 	srv := newServer()
 	f.Fuzz(func(t *testing.T, input []byte, chunk uint8) {
 		tr := &memTransport{}

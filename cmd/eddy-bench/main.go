@@ -5,6 +5,7 @@
 //	           [-transport tcp|ws] [-rate 0] [-baseline nats] [-runs 3]
 //	eddy-bench events-fanout -addr tcp://127.0.0.1:6021
 //	eddy-bench events-fanout -spawn-exec ./eddy -baseline nats
+//	eddy-bench list                      the scenario names
 //
 // It exits 1 when a run finds problems (no deliveries, losses, reordering,
 // errors) and 2 on bad usage. All logic lives in bench/load.
@@ -34,6 +35,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	if args[0] == "list" {
+		for _, s := range load.Scenarios() {
+			fmt.Fprintln(stdout, s)
+		}
+		return 0
 	}
 	cfg := load.Config{Scenario: args[0], Params: load.DefaultParams(), Out: stdout, Log: stderr}
 	fs := flags(&cfg, stderr)
