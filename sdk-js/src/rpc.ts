@@ -76,7 +76,9 @@ export class RpcHandler implements TopicHandler {
   provide(name: string, fn: RpcProvider): Promise<void> {
     checkName(name);
     if (typeof fn !== 'function') throw new TypeError('eddy: rpc.provide needs a callback');
-    if (this.providers.has(name)) throw new EddyError(ErrorCode.RpcAlreadyProvided, 'this client already provides ' + name, name);
+    if (this.providers.has(name)) {
+      return Promise.reject(new EddyError(ErrorCode.RpcAlreadyProvided, 'this client already provides ' + name, name));
+    }
     this.providers.set(name, fn);
     const p = this.sendProvide(name) ?? Promise.resolve();
     p.catch(() => undefined);
