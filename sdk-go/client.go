@@ -27,6 +27,10 @@ var clientInfo = []byte(`{"sdk":"go"}`)
 type Client struct {
 	// Event publishes and subscribes to events.
 	Event *Events
+	// RPC provides and makes remote procedure calls.
+	RPC *RPC
+	// Presence tells who is online.
+	Presence *Presence
 
 	addr string
 	opts options
@@ -113,6 +117,13 @@ func newClient(addr string, o options, auth []byte) *Client {
 	c.Event = newEvents(c)
 	c.topics[fb.TopicEvent] = c.Event.onMessage
 	c.resubscribe = append(c.resubscribe, c.Event.resubscribe)
+	c.resubscribe = append(c.resubscribe, c.Event.relisten)
+	c.RPC = newRPC(c)
+	c.topics[fb.TopicRpc] = c.RPC.onMessage
+	c.resubscribe = append(c.resubscribe, c.RPC.resubscribe)
+	c.Presence = newPresence(c)
+	c.topics[fb.TopicPresence] = c.Presence.onMessage
+	c.resubscribe = append(c.resubscribe, c.Presence.resubscribe)
 	c.running.Store(1) // the dispatcher
 	return c
 }

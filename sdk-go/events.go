@@ -33,6 +33,8 @@ type Events struct {
 	names map[string]*eventEntry
 
 	deliverFn func(name, data []byte) // e.deliver, bound once
+
+	listen eventListen // Listen and Unlisten (listen.go)
 }
 
 // eventEntry is one subscribed name.
@@ -421,7 +423,11 @@ func (e *Events) deliverLocal(name string, data []byte) {
 }
 
 // onMessage handles Event messages that are not replies (reader goroutine).
-func (e *Events) onMessage(_ *conn.Conn, v *msg.View) {
+func (e *Events) onMessage(cn *conn.Conn, v *msg.View) {
+	if a := v.Action(); a == fb.ActionSubscriptionFound || a == fb.ActionSubscriptionRemoved {
+		e.onListen(cn, v)
+		return
+	}
 	if v.Action() != fb.ActionEmit {
 		e.c.opts.logger.Debug("eddy: unexpected event message", "action", v.Action())
 		return

@@ -1,0 +1,268 @@
+package eddy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/eddy-realtime/eddy/codec/msg"
+	"github.com/eddy-realtime/eddy/protocol"
+	"github.com/eddy-realtime/eddy/protocol/fb"
+	"github.com/eddy-realtime/eddy/sdk-go/internal/conn"
+	"github.com/eddy-realtime/eddy/sdk-go/internal/track"
+)
+
+// eventListen is the listening state of Events (Events.listen).
+type eventListen struct {
+	mu       sync.Mutex
+	patterns map[string]*eventListener
+}
+
+type eventListener struct {
+	pattern   string
+	onFound   func(match string, r *ListenResponse)
+	onRemoved func(match string)
+	provided  map[string]struct{} // names accepted; under eventListen.mu
+	active    atomic.Bool
+}
+
+// ListenResponse answers the server's question whether this client
+// provides a name (see Events.Listen). Answer once, now or later, from any
+// goroutine.
+type ListenResponse struct {
+	ev       *Events
+	l        *eventListener
+	cn       *conn.Conn // the answer goes where the question came from
+	name     string
+	answered atomic.Bool
+}
+
+// Listen asks the server to tell this client when names matching pattern
+// gain their first subscriber, so it can provide them (publish their
+// events). pattern is a Go regular expression that must match the whole
+// name ("prices/.*").
+//
+// onFound(match, r) runs when a matching name has subscribers and this
+// client is asked to provide it: answer with r.Accept() to provide it or
+// r.Reject() to let another listener have it. onRemoved(match) runs when
+// this client should stop providing a name it accepted: the last
+// subscriber left, this client unlistened, or the connection dropped (the
+// server asks again after the reconnect). Both run on the client's
+// callback goroutine; onRemoved may be nil.
+//
+// Listen returns once the server acknowledged, waiting at most the request
+// timeout; an invalid pattern is an *Error with code InvalidPattern, a
+// second Listen to the same pattern one with AlreadyListening. While the
+// client is reconnecting the pattern is recorded and sent once connected.
+func (e *Events) Listen(pattern string, onFound func(match string, r *ListenResponse), onRemoved func(match string)) error {
+	if err := validName("listen", pattern); err != nil {
+		return err
+	}
+	if onFound == nil {
+		return errors.New("eddy: listen: nil callback")
+	}
+	if onRemoved == nil {
+		onRemoved = func(string) {}
+	}
+	ls := &e.listen
+	ls.mu.Lock()
+	if _, dup := ls.patterns[pattern]; dup {
+		ls.mu.Unlock()
+		return &Error{Code: protocol.CodeAlreadyListening, Op: "listen", Name: pattern}
+	}
+	cn, err := e.c.live()
+	if errors.Is(err, ErrClosed) {
+		ls.mu.Unlock()
+		return err
+	}
+	l := &eventListener{pattern: pattern, onFound: onFound, onRemoved: onRemoved, provided: make(map[string]struct{})}
+	l.active.Store(true)
+	if ls.patterns == nil {
+		ls.patterns = make(map[string]*eventListener)
+	}
+	ls.patterns[pattern] = l
+	if cn == nil {
+		ls.mu.Unlock()
+		return nil
+	}
+	w, tf := track.NewWaiter()
+	id := e.c.tracker.Add(cn, tf)
+	err = cn.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionListen, ID: id, Name: pattern})
+	ls.mu.Unlock()
+	if err != nil {
+		e.c.tracker.Cancel(id)
+		if errors.Is(err, conn.ErrClosed) {
+			return nil // the reconnect listens again
+		}
+		e.dropListener(l)
+		return e.c.sendErr(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), e.c.opts.requestTimeout)
+	defer cancel()
+	rep, err := w.Wait(ctx)
+	switch {
+	case err != nil:
+		e.c.tracker.Cancel(id)
+		return fmt.Errorf("eddy: listen %q: %w", pattern, err)
+	case rep.Err == nil && rep.Action == fb.ActionError:
+		e.dropListener(l)
+		return &Error{Code: protocol.Code(rep.Code), Reason: rep.Reason, Op: "listen", Name: pattern}
+	}
+	return nil
+}
+
+// Unlisten stops listening to pattern. onRemoved runs for every name this
+// client was providing under it. Unlistening a pattern this client does
+// not listen to is an *Error with code NotListening.
+func (e *Events) Unlisten(pattern string) error {
+	ls := &e.listen
+	ls.mu.Lock()
+	l := ls.patterns[pattern]
+	if l == nil {
+		ls.mu.Unlock()
+		return &Error{Code: protocol.CodeNotListening, Op: "unlisten", Name: pattern}
+	}
+	e.removeListenerLocked(l)
+	cn := e.c.cur.Load()
+	if cn == nil {
+		ls.mu.Unlock()
+		return nil
+	}
+	w, tf := track.NewWaiter()
+	id := e.c.tracker.Add(cn, tf)
+	err := cn.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionUnlisten, ID: id, Name: pattern})
+	ls.mu.Unlock()
+	if err != nil {
+		e.c.tracker.Cancel(id)
+		return nil // the connection is ending, and the server forgets with it
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), e.c.opts.requestTimeout)
+	defer cancel()
+	rep, err := w.Wait(ctx)
+	switch {
+	case err != nil:
+		e.c.tracker.Cancel(id)
+		return fmt.Errorf("eddy: unlisten %q: %w", pattern, err)
+	case rep.Err == nil && rep.Action == fb.ActionError:
+		return &Error{Code: protocol.Code(rep.Code), Reason: rep.Reason, Op: "unlisten", Name: pattern}
+	}
+	return nil
+}
+
+// dropListener undoes a refused Listen.
+func (e *Events) dropListener(l *eventListener) {
+	e.listen.mu.Lock()
+	if e.listen.patterns[l.pattern] == l {
+		e.removeListenerLocked(l)
+	}
+	e.listen.mu.Unlock()
+}
+
+// removeListenerLocked forgets l and queues onRemoved for what it provided.
+func (e *Events) removeListenerLocked(l *eventListener) {
+	l.active.Store(false)
+	delete(e.listen.patterns, l.pattern)
+	e.removedLocked(l)
+}
+
+// removedLocked queues onRemoved for every name l provides and forgets them.
+func (e *Events) removedLocked(l *eventListener) {
+	for name := range l.provided {
+		e.c.disp.call(func() { l.onRemoved(name) })
+	}
+	clear(l.provided)
+}
+
+// onListen handles SubscriptionFound and SubscriptionRemoved (reader
+// goroutine).
+func (e *Events) onListen(cn *conn.Conn, v *msg.View) {
+	name, pattern := string(v.Name()), string(v.Path())
+	ls := &e.listen
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	l := ls.patterns[pattern]
+	if l == nil {
+		return // unlistened meanwhile; the server hands the name on
+	}
+	if v.Action() == fb.ActionSubscriptionFound {
+		r := &ListenResponse{ev: e, l: l, cn: cn, name: name}
+		e.c.disp.call(func() { l.onFound(name, r) })
+		return
+	}
+	if _, ok := l.provided[name]; ok {
+		delete(l.provided, name)
+		e.c.disp.call(func() { l.onRemoved(name) })
+	}
+}
+
+// Name is the name this client is asked to provide.
+func (r *ListenResponse) Name() string { return r.name }
+
+// Accept tells the server this client provides the name; it publishes the
+// name's events until onRemoved runs for it.
+func (r *ListenResponse) Accept() error {
+	if r.answered.Swap(true) {
+		return ErrAlreadyAnswered
+	}
+	ls := &r.ev.listen
+	ls.mu.Lock()
+	if !r.l.active.Load() || r.cn != r.ev.c.cur.Load() {
+		ls.mu.Unlock()
+		return fmt.Errorf("eddy: listen accept %q: %w", r.name, ErrConnectionLost)
+	}
+	r.l.provided[r.name] = struct{}{}
+	err := r.cn.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionListenAccept, Name: r.name, Path: r.l.pattern})
+	if err != nil {
+		delete(r.l.provided, r.name)
+	}
+	ls.mu.Unlock()
+	return r.sendErr(err)
+}
+
+// Reject tells the server this client does not provide the name; another
+// listener is asked.
+func (r *ListenResponse) Reject() error {
+	if r.answered.Swap(true) {
+		return ErrAlreadyAnswered
+	}
+	return r.sendErr(r.cn.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionListenReject, Name: r.name, Path: r.l.pattern}))
+}
+
+func (r *ListenResponse) sendErr(err error) error {
+	if errors.Is(err, conn.ErrClosed) {
+		return fmt.Errorf("eddy: listen answer %q: %w", r.name, ErrConnectionLost)
+	}
+	return publicError(err)
+}
+
+// relisten registers every pattern again on a new connection. The server
+// forgot what this client provided with the old connection, so onRemoved
+// runs for those names first; the server asks about them again.
+func (e *Events) relisten(cn *conn.Conn) {
+	ls := &e.listen
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	patterns := make([]string, 0, len(ls.patterns))
+	for p, l := range ls.patterns {
+		e.removedLocked(l)
+		patterns = append(patterns, p)
+	}
+	sort.Strings(patterns)
+	for _, pattern := range patterns {
+		l := ls.patterns[pattern]
+		id := e.c.tracker.Add(cn, func(v *msg.View, err error) {
+			if err != nil || v.Action() != fb.ActionError {
+				return
+			}
+			e.dropListener(l)
+			e.c.reportError(&Error{Code: protocol.Code(v.Code()), Reason: string(v.Reason()), Op: "listen", Name: pattern})
+		})
+		if cn.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionListen, ID: id, Name: pattern}) != nil {
+			e.c.tracker.Cancel(id)
+			return
+		}
+	}
+}
