@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/eddy-realtime/eddy/codec/bufpool"
 	"github.com/eddy-realtime/eddy/codec/frame"
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/codec/ws"
@@ -20,8 +21,9 @@ var ErrClosed = errors.New("netloop: connection closed")
 // ErrSlowConsumer is returned by Send when the outbound queue is full.
 var ErrSlowConsumer = errors.New("netloop: outbound queue full")
 
-// keepSpare is the largest outbound buffer kept for reuse after a flush;
-// bigger ones (after a burst) are released to the garbage collector.
+// keepSpare is the largest outbound buffer a connection keeps for reuse
+// after a flush; bigger ones (after a burst) go back to codec/bufpool, where
+// any connection's next burst picks them up instead of regrowing a slice.
 const keepSpare = 256 << 10
 
 // Conn is one client connection. See the package documentation for which
@@ -124,6 +126,7 @@ func (c *Conn) sendCompressed(payload []byte) error {
 	if len(c.mu.buf)+len(z)+14+int(c.backlog.Load()) > c.srv.Options.MaxQueue {
 		return c.overflowLocked()
 	}
+	c.mu.buf = bufpool.Grow(c.mu.buf, len(z)+14)
 	c.mu.buf = ws.AppendHeader(c.mu.buf, ws.OpBinary, len(z), true, true, nil)
 	c.mu.buf = append(c.mu.buf, z...)
 	c.mu.sent++

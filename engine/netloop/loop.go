@@ -3,6 +3,7 @@ package netloop
 import (
 	"errors"
 
+	"github.com/eddy-realtime/eddy/codec/bufpool"
 	"github.com/eddy-realtime/eddy/codec/frame"
 	"github.com/eddy-realtime/eddy/codec/ws"
 	"github.com/eddy-realtime/eddy/protocol"
@@ -185,6 +186,8 @@ func (c *Conn) Flush() {
 			c.mu.spare = buf[:0]
 		}
 		c.mu.Unlock()
+	} else {
+		bufpool.Put(buf)
 	}
 	if shutdown {
 		c.t.Close()
