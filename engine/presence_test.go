@@ -158,3 +158,17 @@ func TestPresenceSubscribeToUsers(t *testing.T) {
 		})
 	}
 }
+
+func TestPresenceSubscriptionLimit(t *testing.T) {
+	srv := enginetest.Start(t, func(o *engine.Options) { o.Session.MaxSubscriptions = 2 })
+	c := userOn(t, srv, transports["tcp"], "")
+	presenceSub(t, c, "ann")
+	presenceSub(t, c)
+	presenceSub(t, c, "ann") // already subscribed: no new room needed
+	presenceSub(t, c)
+	c.Send(&msg.Msg{Topic: fb.TopicPresence, Action: fb.ActionSubscribe, ID: 12, Name: "bob"})
+	expectCode(t, c, fb.TopicPresence, fb.ActionError, protocol.CodeTooManySubscriptions)
+	c.Send(&msg.Msg{Topic: fb.TopicPresence, Action: fb.ActionUnsubscribe, ID: 13, Name: "ann"})
+	c.Expect(fb.TopicPresence, fb.ActionAck)
+	presenceSub(t, c, "bob")
+}

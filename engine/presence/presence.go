@@ -91,6 +91,16 @@ type Peer struct {
 // NewPeer returns a handle for a connection of user ("" when anonymous).
 func NewPeer(conn Conn, user string) *Peer { return &Peer{conn: conn, user: user} }
 
+// Watching reports whether p is subscribed to user, or with "" to
+// everyone. Same goroutine rules as the other Peer methods.
+func (p *Peer) Watching(user string) bool {
+	if user == "" {
+		return p.all
+	}
+	_, ok := p.users[user]
+	return ok
+}
+
 // Join counts p's connection for its user; the user's first connection
 // tells subscribers it joined. Anonymous peers and second calls do nothing.
 func (t *Table) Join(p *Peer) {

@@ -112,8 +112,8 @@ func TestSpecificSubscriptionsAndNoDuplicates(t *testing.T) {
 	tab := New()
 	w, wc := peer("w")
 	tab.Subscribe(w, "ann")
-	if tab.Subscribe(w, "ann") {
-		t.Fatal("second subscribe reported added")
+	if tab.Subscribe(w, "ann") || !w.Watching("ann") || w.Watching("bob") || w.Watching("") {
+		t.Fatal("second subscribe reported added, or Watching is wrong")
 	}
 	ann, _ := peer("ann")
 	bob, _ := peer("bob")

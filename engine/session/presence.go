@@ -22,7 +22,7 @@ func (s *Session) presence(v *msg.View) {
 	switch action {
 	case fb.ActionSubscribe:
 		if everyone {
-			if !s.allowed(v, fb.TopicPresence, "allow", "", nil, nil, 0) || !s.presenceRoom(action, id, nil) {
+			if !s.allowed(v, fb.TopicPresence, "allow", "", nil, nil, 0) || (!p.Watching("") && !s.presenceRoom(action, id, nil)) {
 				return
 			}
 			if t.SubscribeAll(p) {
@@ -35,7 +35,7 @@ func (s *Session) presence(v *msg.View) {
 		eachName(v, func(name []byte) bool {
 			ok = s.checkName(fb.TopicPresence, action, id, name) &&
 				s.allowed(v, fb.TopicPresence, "allow", msg.UnsafeString(name), nil, nil, 0) &&
-				s.presenceRoom(action, id, name)
+				(p.Watching(string(name)) || s.presenceRoom(action, id, name))
 			if ok && t.Subscribe(p, string(name)) {
 				s.subscriptions++
 			}
