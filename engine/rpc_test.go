@@ -435,6 +435,8 @@ func TestRPCProvideLimitAndCleanup(t *testing.T) {
 	c := userOn(t, srv, transports["tcp"], "")
 	provide(t, c, "a")
 	provide(t, c, "b")
+	c.Send(&msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionProvide, ID: 2, Name: "b"}) // the duplicate is named as such
+	expectCode(t, c, fb.TopicRpc, fb.ActionError, protocol.CodeRpcAlreadyProvided)
 	c.Send(&msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionProvide, ID: 3, Name: "c"})
 	expectCode(t, c, fb.TopicRpc, fb.ActionError, protocol.CodeTooManySubscriptions)
 	c.Send(&msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionUnprovide, ID: 4, Name: "a"})

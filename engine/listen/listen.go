@@ -121,6 +121,13 @@ type Peer struct {
 // NewPeer returns a handle for a connection.
 func NewPeer(conn Conn) *Peer { return &Peer{conn: conn} }
 
+// Listening reports whether p listens to pattern. Same goroutine rules as
+// Listen.
+func (p *Peer) Listening(pattern string) bool {
+	_, ok := p.listens[pattern]
+	return ok
+}
+
 // New returns a registry for topic over subs.
 func New(topic fb.Topic, subs Subscriptions) *Registry {
 	r := &Registry{topic: topic, subs: subs}

@@ -240,7 +240,7 @@ func TestListenErrors(t *testing.T) {
 		}
 	}
 	w.listen(p, "ok")
-	if err := w.reg.Listen(p, "ok", nil); !errors.Is(err, ErrAlreadyListening) {
+	if err := w.reg.Listen(p, "ok", nil); !errors.Is(err, ErrAlreadyListening) || !p.Listening("ok") || p.Listening("no") {
 		t.Fatal(err)
 	}
 	if err := w.reg.Unlisten(p, "nope"); !errors.Is(err, ErrNotListening) {

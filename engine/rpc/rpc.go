@@ -132,6 +132,13 @@ type Peer struct {
 // anonymous). Close it when the connection ends.
 func NewPeer(conn Conn, user string) *Peer { return &Peer{conn: conn, user: user} }
 
+// Provides reports whether p provides name. Same goroutine rules as
+// Provide.
+func (p *Peer) Provides(name string) bool {
+	_, ok := p.provides[name]
+	return ok
+}
+
 // Call is one request as the requester sent it. Name and Data are copied.
 type Call struct {
 	ID            uint64 // the requester's correlation id

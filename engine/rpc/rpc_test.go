@@ -252,7 +252,7 @@ func TestProvideErrors(t *testing.T) {
 	f := newFixture(t, Config{})
 	p, _ := f.peer("")
 	f.provide(p, "x")
-	if err := f.tab.Provide(p, "x"); err != ErrAlreadyProvided {
+	if err := f.tab.Provide(p, "x"); err != ErrAlreadyProvided || !p.Provides("x") || p.Provides("y") {
 		t.Fatal(err)
 	}
 	if err := f.tab.Unprovide(p, "y"); err != ErrNotProvided {

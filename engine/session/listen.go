@@ -30,7 +30,7 @@ func (s *Session) eventListen(v *msg.View) {
 		if !s.allowed(v, fb.TopicEvent, "listen", msg.UnsafeString(pattern), nil, nil, 0) {
 			return
 		}
-		if s.subscriptions >= s.m.opts.MaxSubscriptions {
+		if !p.Listening(string(pattern)) && s.subscriptions >= s.m.opts.MaxSubscriptions {
 			s.fail(fb.TopicEvent, action, id, pattern, protocol.CodeTooManySubscriptions, "limit "+itoa(int64(s.m.opts.MaxSubscriptions)))
 			return
 		}

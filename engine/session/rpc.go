@@ -32,7 +32,7 @@ func (s *Session) rpc(v *msg.View) {
 		if !s.allowed(v, fb.TopicRpc, "provide", msg.UnsafeString(name), nil, nil, 0) {
 			return
 		}
-		if s.subscriptions >= s.m.opts.MaxSubscriptions {
+		if !p.Provides(string(name)) && s.subscriptions >= s.m.opts.MaxSubscriptions {
 			s.fail(fb.TopicRpc, action, id, name, protocol.CodeTooManySubscriptions, "limit "+itoa(int64(s.m.opts.MaxSubscriptions)))
 			return
 		}
