@@ -268,6 +268,19 @@ describe('records', () => {
     await waitFor(async () => JSON.stringify(sorted(await b.record.snapshot(name))) === JSON.stringify({ added: 2, base: 1, more: 3 }));
   });
 
+  test('a record discarded right after a write still sends the write', async () => {
+    const name = unique('fire-and-forget');
+    const a = await loggedIn(server.url, 'ann');
+    const b = await loggedIn(server.url, 'bob');
+    const r = a.record.getRecord(name);
+    r.set({ title: 'written before ready', done: false });
+    r.discard();
+    assert.ok(r.isDestroyed);
+    await waitFor(async () => (await b.record.head(name)) === 1, { what: 'the write stored' });
+    assert.deepEqual(await b.record.snapshot(name), { title: 'written before ready', done: false });
+    await waitFor(() => !a.record.names().includes(name), { what: 'the lingering copy released' });
+  });
+
   test('handles share one copy; discarding the last ends the subscription', async () => {
     const name = unique('handles');
     const a = await loggedIn(server.url, 'ann');

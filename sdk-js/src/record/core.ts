@@ -152,6 +152,7 @@ export class RecordCore {
     }
     if (!this.ready) this.first(S, remote ?? EMPTY);
     else this.reconcile(S, remote);
+    this.releaseIfIdle();
   }
 
   // first installs the initial document and replays writes made before it.
@@ -512,9 +513,24 @@ export class RecordCore {
     });
   }
 
-  /** release drops owner; the last one gone unsubscribes. */
+  /**
+   * release drops owner; the last one gone unsubscribes. Writes not sent
+   * yet (made before the record was ready, or while offline) are sent
+   * first: the core lingers, without owners, until they are.
+   */
   release(owner: CoreOwner): void {
-    if (!this.owners.delete(owner) || this.owners.size > 0 || this.destroyed) return;
+    if (!this.owners.delete(owner) || this.destroyed) return;
+    this.releaseIfIdle();
+  }
+
+  /** adopt an owner again (getRecord while lingering). */
+  addOwner(owner: CoreOwner): void {
+    this.owners.add(owner);
+  }
+
+  private releaseIfIdle(): void {
+    if (this.owners.size > 0 || this.destroyed) return;
+    if (this.pendingOps.length > 0 || this.dirty || this.resyncing) return; // linger
     this.destroy(false, new EddyError(ClientErrorCode.RecordDestroyed, `record ${this.name} was discarded`, this.name));
     this.env.conn.requestNow({ topic: Topic.Record, action: Action.Unsubscribe, name: this.name })?.catch(() => undefined);
   }

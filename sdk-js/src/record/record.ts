@@ -44,7 +44,7 @@ export class Record extends Emitter<RecordEvents> implements CoreOwner {
   /** @internal */
   constructor(private readonly core: RecordCore) {
     super();
-    core.owners.add(this);
+    core.addOwner(this);
   }
 
   /** The record's name. */
