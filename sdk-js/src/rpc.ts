@@ -77,7 +77,11 @@ export class RpcHandler implements TopicHandler {
     checkName(name);
     if (typeof fn !== 'function') throw new TypeError('eddy: rpc.provide needs a callback');
     if (this.providers.has(name)) {
-      return Promise.reject(new EddyError(ErrorCode.RpcAlreadyProvided, 'this client already provides ' + name, name));
+      const err = new EddyError(ErrorCode.RpcAlreadyProvided, 'this client already provides ' + name, name);
+      this.reportError(err);
+      const p = Promise.reject(err);
+      p.catch(() => undefined); // also reported through the error event
+      return p;
     }
     this.providers.set(name, fn);
     const p = this.sendProvide(name) ?? Promise.resolve();
