@@ -29,20 +29,39 @@ function runGo() {
 }
 
 describe('interop with the Go SDK', () => {
-  test('events: JavaScript emits, Go receives and answers, JavaScript receives', async () => {
+  test('events, rpc and presence between a JavaScript and a Go client', async () => {
     const js = await loggedIn(server.url, 'js');
     const [got, onGot] = collect();
     await js.event.subscribe('interop/to-js', onGot);
+    const [mulCalls, onMul] = collect();
+    await js.rpc.provide('interop/js-mul', ({ a, b }, res) => {
+      onMul([a, b]);
+      res.send({ product: a * b, by: 'js' });
+    });
     const go = runGo();
+    const step = (name) => waitFor(() => go.steps.find((s) => s.step === name || s.step === 'error'), { timeout: 10_000, what: `Go step ${name}` });
     try {
-      await waitFor(() => go.steps.some((s) => s.step === 'ready' || s.step === 'error'), { timeout: 10_000, what: 'Go ready' });
-      assert.deepEqual(go.steps[0], { step: 'ready' });
+      assert.deepEqual(await step('ready'), { step: 'ready' });
+      assert.ok((await js.presence.getAll()).includes('gopher'), 'the Go client is online');
+
+      // JavaScript -> Go -> JavaScript over events.
       const payload = { from: 'js', list: [1, 2.5, 'ü', null, true], nested: { a: { b: [] } } };
       js.event.emit('interop/to-go', payload);
       await waitFor(() => got.length === 1, { timeout: 5000, what: 'the answer from Go' });
       assert.deepEqual(got[0], [{ from: 'go', echo: payload }, 'interop/to-js']);
+      assert.deepEqual(await step('echoed'), { step: 'echoed', data: payload });
+
+      // RPC both ways.
+      assert.deepEqual(await withTimeout(js.rpc.make('interop/go-add', { a: 2, b: 40 }), 5000, 'rpc to Go'), { sum: 42, by: 'go' });
+      assert.deepEqual(await step('rpc'), { step: 'rpc', data: { product: 42, by: 'js' } });
+      assert.deepEqual(mulCalls, [[6, 7]]);
+
+      // Presence as the Go SDK sees it.
+      assert.deepEqual(await step('presence'), { step: 'presence', data: { js: true, nobody: false } });
+
+      js.event.emit('interop/bye');
+      assert.deepEqual(await step('done'), { step: 'done' });
       assert.equal(await withTimeout(go.exited, 5000, 'Go exit'), 0);
-      assert.deepEqual(go.steps.at(-1), { step: 'echoed', data: payload });
     } finally {
       go.proc.kill();
     }

@@ -1,16 +1,23 @@
 // Command interop is the Go half of the JavaScript SDK's interoperability
 // test (sdk-js/test/interop.test.mjs). It connects to the server named by
-// -addr with the Go SDK, plays its side of the scenario and reports each
-// step as one JSON object per line on stdout, which the JavaScript test
-// reads:
+// -addr with the Go SDK as user "gopher", plays its side of the scenario and
+// reports each step as one JSON object per line on stdout, which the
+// JavaScript test reads:
 //
-//	{"step":"ready"}                      subscribed to interop/to-go
-//	{"step":"echoed","data":<event>}      got an event from JavaScript and
-//	                                      emitted {"from":"go","echo":<event>}
-//	                                      on interop/to-js
-//	{"step":"error","error":"..."}        something failed (exit status 1)
+//	{"step":"ready"}                    subscribed to interop/to-go and
+//	                                    interop/bye, providing interop/go-add
+//	{"step":"echoed","data":<event>}    got an event from JavaScript on
+//	                                    interop/to-go and emitted
+//	                                    {"from":"go","echo":<event>} on
+//	                                    interop/to-js
+//	{"step":"rpc","data":<result>}      the answer of the JavaScript provider
+//	                                    of interop/js-mul to {"a":6,"b":7}
+//	{"step":"presence","data":{...}}    presence of users "js" and "nobody"
+//	{"step":"done"}                     got interop/bye; exits with status 0
+//	{"step":"error","error":"..."}      something failed; exits with status 1
 //
-// It exits after the last step, or fails after -timeout.
+// interop/go-add answers {"a":x,"b":y} with {"sum":x+y,"by":"go"}. The
+// program fails after -timeout.
 package main
 
 import (
@@ -25,9 +32,9 @@ import (
 )
 
 type report struct {
-	Step  string          `json:"step"`
-	Data  json.RawMessage `json:"data,omitempty"`
-	Error string          `json:"error,omitempty"`
+	Step  string `json:"step"`
+	Data  any    `json:"data,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 var out = json.NewEncoder(os.Stdout)
@@ -44,6 +51,25 @@ func main() {
 	}
 }
 
+// latest returns a callback that keeps the newest event data in ch.
+func latest(ch chan json.RawMessage) func(data []byte) {
+	return func(data []byte) {
+		select {
+		case ch <- append(json.RawMessage(nil), data...):
+		default:
+		}
+	}
+}
+
+func wait(ctx context.Context, ch chan json.RawMessage, what string) (json.RawMessage, error) {
+	select {
+	case d := <-ch:
+		return d, nil
+	case <-ctx.Done():
+		return nil, errors.New("interop: timed out waiting for " + what)
+	}
+}
+
 func run(ctx context.Context, addr string) error {
 	if addr == "" {
 		return errors.New("interop: -addr is required")
@@ -54,26 +80,31 @@ func run(ctx context.Context, addr string) error {
 	}
 	defer c.Close()
 
-	got := make(chan json.RawMessage, 1)
-	sub, err := c.Event.SubscribeCtx(ctx, "interop/to-go", func(data []byte) {
-		select {
-		case got <- append(json.RawMessage(nil), data...):
-		default:
+	toGo, bye := make(chan json.RawMessage, 1), make(chan json.RawMessage, 1)
+	if _, err := c.Event.SubscribeCtx(ctx, "interop/to-go", latest(toGo)); err != nil {
+		return err
+	}
+	if _, err := c.Event.SubscribeCtx(ctx, "interop/bye", latest(bye)); err != nil {
+		return err
+	}
+	err = c.RPC.Provide("interop/go-add", func(q *eddy.RPCRequest) {
+		var in struct{ A, B float64 }
+		if err := json.Unmarshal(q.Data(), &in); err != nil {
+			_ = q.Error("interop/go-add: " + err.Error())
+			return
 		}
+		_ = q.Respond(ctx, map[string]any{"sum": in.A + in.B, "by": "go"})
 	})
 	if err != nil {
 		return err
 	}
-	defer sub.Unsubscribe()
 	if err := out.Encode(report{Step: "ready"}); err != nil {
 		return err
 	}
 
-	var data json.RawMessage
-	select {
-	case data = <-got:
-	case <-ctx.Done():
-		return errors.New("interop: no event from the JavaScript client")
+	data, err := wait(ctx, toGo, "an event from the JavaScript client")
+	if err != nil {
+		return err
 	}
 	reply := struct {
 		From string          `json:"from"`
@@ -82,5 +113,28 @@ func run(ctx context.Context, addr string) error {
 	if err := c.Event.EmitJSON("interop/to-js", reply); err != nil {
 		return err
 	}
-	return out.Encode(report{Step: "echoed", Data: data})
+	if err := out.Encode(report{Step: "echoed", Data: data}); err != nil {
+		return err
+	}
+
+	product, err := c.RPC.Make(ctx, "interop/js-mul", map[string]int{"a": 6, "b": 7})
+	if err != nil {
+		return err
+	}
+	if err := out.Encode(report{Step: "rpc", Data: product}); err != nil {
+		return err
+	}
+
+	online, err := c.Presence.Get(ctx, []string{"js", "nobody"})
+	if err != nil {
+		return err
+	}
+	if err := out.Encode(report{Step: "presence", Data: online}); err != nil {
+		return err
+	}
+
+	if _, err := wait(ctx, bye, "interop/bye"); err != nil {
+		return err
+	}
+	return out.Encode(report{Step: "done"})
 }
