@@ -28,7 +28,9 @@ import (
 
 	"github.com/eddy-realtime/eddy/engine/auth"
 	"github.com/eddy-realtime/eddy/engine/event"
+	"github.com/eddy-realtime/eddy/engine/httpapi"
 	"github.com/eddy-realtime/eddy/engine/listen"
+	"github.com/eddy-realtime/eddy/engine/metrics"
 	"github.com/eddy-realtime/eddy/engine/netloop"
 	gnetloop "github.com/eddy-realtime/eddy/engine/netloop/gnet"
 	"github.com/eddy-realtime/eddy/engine/presence"
@@ -59,6 +61,10 @@ type Server struct {
 	sessions *session.Manager
 	loops    netloop.Engine
 
+	metrics *metrics.Metrics
+	auth    session.Authenticator
+	perms   func() session.Authorizer
+	api     *httpapi.API
 	httpSrv *http.Server
 	httpLn  net.Listener
 
@@ -120,10 +126,14 @@ func New(opts Options, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
+	s.metrics = metrics.New(metrics.Config{Store: st.Stats, Release: Release})
+	s.metrics.GaugeFunc("eddy_records_in_memory", "Records held in memory.", func() float64 { return float64(s.records.Len()) })
+	s.metrics.GaugeFunc("eddy_rpc_pending", "RPC requests in flight.", func() float64 { return float64(s.rpc.Pending()) })
+	s.auth, s.perms = newAuthenticator(chain), permissions
 	s.records = record.New(persister{st}, s.goFunc, record.Options{MaxRecords: opts.Store.MaxRecords, MaxDocument: opts.Net.MaxFrame - 4096})
 	s.sessions = session.NewManager(session.Config{
 		Options:     opts.Session,
-		Auth:        newAuthenticator(chain),
+		Auth:        s.auth,
 		Events:      s.events,
 		Records:     s.records,
 		RPC:         s.rpc,
@@ -132,6 +142,7 @@ func New(opts Options, logger *slog.Logger) (*Server, error) {
 		Permissions: permissions,
 		Reader:      recordReader{st},
 		Logger:      logger,
+		Metrics:     s.metrics,
 		Go:          s.goFunc,
 		Release:     Release,
 	})
@@ -175,6 +186,24 @@ func (s *Server) Start() error {
 	if s.opts.Net.SlowConsumer == "drop" {
 		nsrv.Options.SlowPolicy = netloop.Drop
 	}
+	nsrv.Stats = s.metrics
+	s.api = httpapi.New(httpapi.Config{
+		Options:       s.opts.HTTP.api(),
+		Handler:       s.sessions,
+		Net:           nsrv.Options,
+		Stats:         s.metrics,
+		Health:        s.health,
+		Metrics:       s.metrics,
+		Auth:          s.auth,
+		Permissions:   s.perms,
+		Reader:        recordReader{s.store},
+		Events:        s.events,
+		Records:       s.records,
+		Listen:        s.listen,
+		MaxNameLength: s.opts.Session.MaxNameLength,
+		Go:            s.goFunc,
+		Logger:        s.log,
+	})
 	if s.opts.HTTP.Addr != Off {
 		ln, err := net.Listen("tcp", s.opts.HTTP.Addr)
 		if err != nil {
@@ -202,7 +231,8 @@ func (s *Server) Start() error {
 	s.goFunc("sweeper", func() { s.sessions.Run(s.ctx) })
 	s.goFunc("rpc-deadlines", func() { s.rpc.Run(s.ctx) })
 	if s.httpLn != nil {
-		s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		s.goFunc("sse-janitor", func() { s.api.Run(s.ctx) })
+		s.httpSrv = &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second}
 		ln := s.httpLn
 		s.goFunc("http", func() {
 			if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -275,6 +305,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	s.state.Store(stateDraining)
+	if s.api != nil {
+		s.api.Drain() // end event streams, refuse new API requests
+	}
 	s.sessions.Shutdown()
 	var errs []error
 	if s.loops != nil {

@@ -1,32 +1,22 @@
 package engine
 
 import (
-	"encoding/json"
-	"net/http"
+	"github.com/eddy-realtime/eddy/engine/httpapi"
+	"github.com/eddy-realtime/eddy/engine/metrics"
 )
 
-// httpHandler serves the HTTP endpoints.
-func (s *Server) httpHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", s.health)
-	return mux
-}
-
-// health answers 200 while serving and 503 while starting or draining, with
-// a JSON body describing the state.
-func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
-	state, code := "serving", http.StatusOK
+// health reports the server's state for GET /health: serving (200), or
+// starting or draining (503).
+func (s *Server) health() httpapi.Health {
+	h := httpapi.Health{Status: "serving", Serving: true, Release: Release, Connections: s.sessions.Count()}
 	switch s.state.Load() {
 	case stateStarting:
-		state, code = "starting", http.StatusServiceUnavailable
+		h.Status, h.Serving = "starting", false
 	case stateDraining:
-		state, code = "draining", http.StatusServiceUnavailable
+		h.Status, h.Serving = "draining", false
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"status":      state,
-		"release":     Release,
-		"connections": s.sessions.Count(),
-	})
+	return h
 }
+
+// Metrics exposes the server's counters (for tests and embedding).
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eddy-realtime/eddy/engine/auth"
+	"github.com/eddy-realtime/eddy/engine/httpapi"
 	"github.com/eddy-realtime/eddy/engine/session"
 )
 
@@ -71,10 +72,52 @@ type NetOptions struct {
 	CompressMin int `yaml:"compressMin"`
 }
 
-// HTTPOptions configure the HTTP listener (health now; API and metrics later).
+// HTTPOptions configure the HTTP listener: POST /api, GET /sse, GET
+// /health and GET /metrics (docs/http.md).
 type HTTPOptions struct {
 	// Addr is the HTTP listener. Default ":8080"; "off" disables it.
 	Addr string `yaml:"addr"`
+	// MaxBody bounds a POST /api body in bytes. Default 1048576.
+	MaxBody int `yaml:"maxBody"`
+	// MaxMessages bounds the messages of one POST /api. Default 100.
+	MaxMessages int `yaml:"maxMessages"`
+	// Timeout bounds one POST /api (login and every message) and the
+	// setup of a stream. Default 10s.
+	Timeout time.Duration `yaml:"timeout"`
+	// SSEHistory is how many changes are kept per streamed name for
+	// streams resuming with Last-Event-ID. Default 1000.
+	SSEHistory int `yaml:"sseHistory"`
+	// SSERetention is how long a streamed name stays watched, its history
+	// kept, after its last stream ended. Default 5m.
+	SSERetention time.Duration `yaml:"sseRetention"`
+	// SSEHeartbeat is the interval of keep-alive comments on idle streams.
+	// Default 15s.
+	SSEHeartbeat time.Duration `yaml:"sseHeartbeat"`
+	// SSEMaxNames bounds the names one stream watches. Default 100.
+	SSEMaxNames int `yaml:"sseMaxNames"`
+	// SSEMaxStreams bounds concurrent streams. Default 10000.
+	SSEMaxStreams int `yaml:"sseMaxStreams"`
+	// SSEMaxWatched bounds the names watched by all streams together,
+	// retained ones included. Default 100000.
+	SSEMaxWatched int `yaml:"sseMaxWatched"`
+}
+
+// api returns the options of the HTTP endpoints.
+func (o *HTTPOptions) api() httpapi.Options {
+	return httpapi.Options{MaxBody: o.MaxBody, MaxMessages: o.MaxMessages, Timeout: o.Timeout,
+		SSEHistory: o.SSEHistory, SSERetention: o.SSERetention, SSEHeartbeat: o.SSEHeartbeat,
+		SSEMaxNames: o.SSEMaxNames, SSEMaxStreams: o.SSEMaxStreams, SSEMaxWatched: o.SSEMaxWatched}
+}
+
+func (o *HTTPOptions) ensureDefaults() {
+	if o.Addr == "" {
+		o.Addr = ":8080"
+	}
+	a := o.api()
+	a.EnsureDefaults()
+	o.MaxBody, o.MaxMessages, o.Timeout = a.MaxBody, a.MaxMessages, a.Timeout
+	o.SSEHistory, o.SSERetention, o.SSEHeartbeat = a.SSEHistory, a.SSERetention, a.SSEHeartbeat
+	o.SSEMaxNames, o.SSEMaxStreams, o.SSEMaxWatched = a.SSEMaxNames, a.SSEMaxStreams, a.SSEMaxWatched
 }
 
 // ValveOptions configure permissions.
@@ -141,9 +184,7 @@ func (o *Options) EnsureDefaults() {
 	if o.Net.CompressMin == 0 {
 		o.Net.CompressMin = 512
 	}
-	if o.HTTP.Addr == "" {
-		o.HTTP.Addr = ":8080"
-	}
+	o.HTTP.ensureDefaults()
 	if o.Store.Engine == "" {
 		o.Store.Engine = "pebble"
 	}

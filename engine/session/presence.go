@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/eddy-realtime/eddy/codec/msg"
+	"github.com/eddy-realtime/eddy/engine/netloop"
 	"github.com/eddy-realtime/eddy/engine/presence"
 	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/protocol/fb"
@@ -103,9 +104,10 @@ func (s *Session) presenceHandle() *presence.Peer {
 	return s.presencePeer
 }
 
-// joinPresence counts the session's user as online (after a login).
+// joinPresence counts the session's user as online (after a login). An
+// HTTP API request is not a presence: its user is not counted.
 func (s *Session) joinPresence() {
-	if t := s.m.cfg.Presence; t != nil && s.id.User != "" {
+	if t := s.m.cfg.Presence; t != nil && s.id.User != "" && s.c.Kind() != netloop.HTTP {
 		t.Join(s.presenceHandle())
 	}
 }
