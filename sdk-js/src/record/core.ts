@@ -87,6 +87,9 @@ export class RecordCore {
   private history: { version: number; doc: Json }[] = [];
   private dirty = false;
   private resyncing = false;
+  // A remote change conflicted with a write of ours: the VersionExists
+  // answering that write is awaited.
+  private awaitingConflict = false;
   // VersionExists answers to writes with ids below this are stale.
   private ignoreBefore = 0;
   private lastWriteId = 0;
@@ -347,9 +350,16 @@ export class RecordCore {
   }
 
   private onChange(m: Msg): void {
-    if (!this.ready || this.resyncing) return;
+    if (!this.ready || this.resyncing || this.awaitingConflict) return;
     const v = m.version ?? 0;
-    if (v <= this.version) return; // stale, or conflicts with our write: VersionExists follows
+    if (v <= this.version) {
+      // Someone else's write took a version we wrote too: the server refuses
+      // ours and its VersionExists carries every change up to it. Changes
+      // before that answer would apply on top of our refused write, so they
+      // wait for it (later ones follow it).
+      if (this.history.some((h) => h.version === v)) this.awaitingConflict = true;
+      return;
+    }
     if (v > this.version + 1) {
       this.resync(false);
       return;
@@ -381,6 +391,7 @@ export class RecordCore {
     if (!this.ready || this.resyncing) return;
     const id = Number(m.id ?? 0n);
     if (id < this.ignoreBefore) return;
+    this.awaitingConflict = false;
     let remote: Json;
     try {
       remote = fromBytes(m.data, this.name);
@@ -430,6 +441,7 @@ export class RecordCore {
   /** resync reads the record again; `fresh` discards local changes. */
   private resync(fresh: boolean): void {
     if (this.resyncing || this.destroyed) return;
+    this.awaitingConflict = false;
     if (fresh) {
       this.dirty = false;
       this.history = [];
@@ -461,6 +473,7 @@ export class RecordCore {
 
   lost(): void {
     this.resyncing = false;
+    this.awaitingConflict = false;
   }
 
   // ---- subscriptions ----
