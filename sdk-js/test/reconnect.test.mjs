@@ -9,7 +9,7 @@ const fast = { reconnect: { min: 50, max: 100 } };
 const slow = { reconnect: { min: 700, max: 800 } };
 
 describe('reconnect after a server restart', () => {
-  test('events, records, rpc and presence are renewed; offline writes are sent; records catch up', async () => {
+  test('events, records, rpc, listeners and presence are renewed; offline writes are sent; records catch up', async () => {
     const [dir, cleanup] = tempDir('eddy-js-data-');
     let server = await startServer({ dataDir: dir });
     const port = server.wsPort;
@@ -34,6 +34,11 @@ describe('reconnect after a server restart', () => {
       rAnn.subscribe('step', onAnnStep);
 
       await ann.rpc.provide('double', (n, res) => res.send(n * 2));
+      const [annFound, onAnnFound] = collect();
+      ann.event.listen('feed/.*', (name, res) => {
+        onAnnFound(name);
+        res.accept();
+      });
       const [annPresence, onAnnPresence] = collect();
       await ann.presence.subscribe(onAnnPresence);
 
@@ -67,6 +72,8 @@ describe('reconnect after a server restart', () => {
       assert.deepEqual(await carol.record.snapshot('doc/offline'), { written: 'offline' });
       assert.equal(rOffline.version, 1);
       await waitFor(() => annPresence.some(([u, on]) => u === 'carol' && on), { what: 'presence renewed' });
+      await carol.event.subscribe('feed/news', () => {});
+      await waitFor(() => annFound.includes('feed/news'), { what: 'listener renewed' });
     } finally {
       await server.stop();
       cleanup();
