@@ -31,6 +31,8 @@ type Client struct {
 	RPC *RPC
 	// Presence tells who is online.
 	Presence *Presence
+	// Record reads, writes and subscribes to records.
+	Record *Records
 
 	addr string
 	opts options
@@ -41,6 +43,10 @@ type Client struct {
 	// topics routes inbound messages (other than replies matched by id) by
 	// topic; filled before the first connection, read-only afterwards.
 	topics [fb.TopicPresence + 1]func(cn *conn.Conn, v *msg.View)
+	// errorHooks see, by topic, the errors no request was waiting for
+	// (reader goroutine), before they go to the error handler; filled
+	// before the first connection.
+	errorHooks [fb.TopicPresence + 1]func(cn *conn.Conn, v *msg.View)
 	// resubscribe runs on every new connection after a reconnect, in order,
 	// before the client reports Open.
 	resubscribe []func(cn *conn.Conn)
@@ -124,6 +130,10 @@ func newClient(addr string, o options, auth []byte) *Client {
 	c.Presence = newPresence(c)
 	c.topics[fb.TopicPresence] = c.Presence.onMessage
 	c.resubscribe = append(c.resubscribe, c.Presence.resubscribe)
+	c.Record = newRecords(c)
+	c.topics[fb.TopicRecord] = c.Record.onMessage
+	c.errorHooks[fb.TopicRecord] = c.Record.onError
+	c.resubscribe = append(c.resubscribe, c.Record.resubscribe)
 	c.running.Store(1) // the dispatcher
 	return c
 }
@@ -277,6 +287,9 @@ func (c *Client) onMessage(cn *conn.Conn, v *msg.View) {
 			return
 		}
 		if v.Action() == fb.ActionError {
+			if t := int(v.Topic()); t < len(c.errorHooks) && c.errorHooks[t] != nil {
+				c.errorHooks[t](cn, v)
+			}
 			c.reportError(&Error{Code: protocol.Code(v.Code()), Reason: string(v.Reason()), Op: "server", Name: string(v.Name())})
 		}
 		return

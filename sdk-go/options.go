@@ -42,6 +42,7 @@ type options struct {
 	pendingLimit   int
 	tls            *tls.Config
 	compression    bool
+	recordMerge    MergeStrategy
 }
 
 func defaultOptions() options {
