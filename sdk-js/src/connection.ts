@@ -137,10 +137,6 @@ export class Connection {
     return this.state === ConnectionState.CLOSED || this.state === ConnectionState.ERROR;
   }
 
-  get offlineQueue(): boolean {
-    return this.opts.offlineQueue;
-  }
-
   /** newId returns a fresh correlation id. */
   newId(): number {
     return this.nextId++;
@@ -245,7 +241,7 @@ export class Connection {
     return true;
   }
 
-  /** canSend reports whether a write may be made now or queued; it throws
+  /** checkSend returns when a write may be made now or queued; it throws
    * NotConnected or ClientClosed when it may not. */
   checkSend(target?: string): void {
     if (this.isStopped) throw this.stoppedError(target);

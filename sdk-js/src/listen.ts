@@ -92,10 +92,7 @@ export class Listeners {
 
   private found(name: string, pattern: string): void {
     const cb = this.patterns.get(pattern);
-    if (!cb) {
-      this.answer(Action.ListenReject, name, pattern);
-      return;
-    }
+    if (!cb) return; // unlistened meanwhile: the server asks someone else
     let answered = false;
     const provided: Provided = { stop: [] };
     const response: ListenResponse = {

@@ -78,7 +78,7 @@ describe('authentication', () => {
 describe('connection life', () => {
   let server;
   before(async () => {
-    server = await startServer({ args: ['-set', 'session.heartbeat=100ms', '-set', 'session.heartbeatTimeout=400ms'] });
+    server = await startServer({ args: ['-set', 'session.heartbeat=150ms', '-set', 'session.heartbeatTimeout=800ms'] });
   });
   after(async () => {
     closeClients();
@@ -90,7 +90,7 @@ describe('connection life', () => {
     const c = await loggedIn(server.url, 'ann', { heartbeatMs: -1 });
     const [states, onState] = collect();
     c.on('connectionStateChanged', onState);
-    await sleep(1200);
+    await sleep(1800); // more than twice the server's heartbeat timeout
     assert.deepEqual(states, [], 'no reconnect');
     assert.equal(c.getConnectionState(), ConnectionState.OPEN);
   });
