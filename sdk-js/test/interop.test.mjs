@@ -29,7 +29,7 @@ function runGo() {
 }
 
 describe('interop with the Go SDK', () => {
-  test('events, rpc and presence between a JavaScript and a Go client', async () => {
+  test('events, rpc, presence and records between a JavaScript and a Go client', async () => {
     const js = await loggedIn(server.url, 'js');
     const [got, onGot] = collect();
     await js.event.subscribe('interop/to-js', onGot);
@@ -59,7 +59,19 @@ describe('interop with the Go SDK', () => {
       // Presence as the Go SDK sees it.
       assert.deepEqual(await step('presence'), { step: 'presence', data: { js: true, nobody: false } });
 
+      // Records: Go writes, JavaScript sees it and writes back, Go sees that.
+      const shared = await js.record.getRecord('interop/shared').whenReady();
+      assert.deepEqual(await step('record-written'), { step: 'record-written' });
+      await waitFor(() => shared.get('fromGo'), { timeout: 5000, what: "Go's write" });
+      assert.deepEqual(shared.get('fromGo'), { lang: 'go', n: 1 });
+      const mine = { lang: 'js', list: [1, 'two', { three: 3 }] };
+      await shared.setWithAck('fromJs', mine);
+      assert.deepEqual(await step('record'), { step: 'record', data: mine });
+
       js.event.emit('interop/bye');
+      const final = await step('final');
+      assert.equal(final.data.version, shared.version);
+      assert.deepEqual(final.data.doc, shared.get());
       assert.deepEqual(await step('done'), { step: 'done' });
       assert.equal(await withTimeout(go.exited, 5000, 'Go exit'), 0);
     } finally {

@@ -13,7 +13,13 @@
 //	{"step":"rpc","data":<result>}      the answer of the JavaScript provider
 //	                                    of interop/js-mul to {"a":6,"b":7}
 //	{"step":"presence","data":{...}}    presence of users "js" and "nobody"
-//	{"step":"done"}                     got interop/bye; exits with status 0
+//	{"step":"record-written"}           set fromGo = {"lang":"go","n":1} in
+//	                                    record interop/shared (acknowledged)
+//	{"step":"record","data":<value>}    the value JavaScript set at fromJs
+//	{"step":"final","data":{"version":v,"doc":<document>}}
+//	                                    the Go copy of interop/shared after
+//	                                    interop/bye arrived
+//	{"step":"done"}                     exits with status 0
 //	{"step":"error","error":"..."}      something failed; exits with status 1
 //
 // interop/go-add answers {"a":x,"b":y} with {"sum":x+y,"by":"go"}. The
@@ -133,7 +139,37 @@ func run(ctx context.Context, addr string) error {
 		return err
 	}
 
+	rec, err := c.Record.Get(ctx, "interop/shared")
+	if err != nil {
+		return err
+	}
+	defer rec.Discard()
+	if err := rec.SetWithAck(ctx, "fromGo", map[string]any{"lang": "go", "n": 1}); err != nil {
+		return err
+	}
+	if err := out.Encode(report{Step: "record-written"}); err != nil {
+		return err
+	}
+	fromJS := make(chan json.RawMessage, 1)
+	stop := rec.SubscribeNow("fromJs", func(v json.RawMessage) {
+		if v != nil {
+			latest(fromJS)(v)
+		}
+	})
+	defer stop()
+	value, err := wait(ctx, fromJS, "fromJs in interop/shared")
+	if err != nil {
+		return err
+	}
+	if err := out.Encode(report{Step: "record", Data: value}); err != nil {
+		return err
+	}
+
 	if _, err := wait(ctx, bye, "interop/bye"); err != nil {
+		return err
+	}
+	final := map[string]any{"version": rec.Version(), "doc": rec.Get("")}
+	if err := out.Encode(report{Step: "final", Data: final}); err != nil {
 		return err
 	}
 	return out.Encode(report{Step: "done"})
