@@ -94,10 +94,11 @@ export class Connection {
   private socket: WebSocketLike | null = null;
   // epoch numbers connections from 1; 0 marks a request still queued.
   private epoch = 1;
-  // Client ids start at 2^40: the ids the server picks for the RPC requests
-  // it hands this client as a provider count from 1, so an Error answering
-  // a provider's message can never be mistaken for the reply to one of ours.
-  private nextId = 2 ** 40;
+  // Client ids count up from 1. The ids the server picks for the RPC
+  // requests it hands this client as a provider have their top bit set
+  // (docs/protocol.md, RPC), so an Error answering a provider's message is
+  // never mistaken for the reply to one of ours.
+  private nextId = 1;
   private attempts = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
