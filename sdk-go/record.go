@@ -419,9 +419,11 @@ func makeOp(name string, kind opKind, path string, value any) (writeOp, error) {
 		if err := jsonpath.Valid(raw); err != nil {
 			return writeOp{}, &Error{Code: protocol.CodeInvalidData, Op: "write", Name: name, Reason: err.Error()}
 		}
-		b = append([]byte(nil), raw...)
+		b = raw // copied only if kept (see writeOp.owned)
 	} else if b, err = json.Marshal(value); err != nil {
 		return writeOp{}, &Error{Code: protocol.CodeInvalidData, Op: "write", Name: name, Reason: err.Error()}
+	} else {
+		op.owned = true
 	}
 	if p.IsRoot() && !isContainer(b) {
 		return writeOp{}, &Error{Code: protocol.CodeInvalidDocument, Op: "write", Name: name, Reason: "a whole record must be a JSON object or array"}

@@ -53,7 +53,8 @@ const (
 type writeOp struct {
 	kind  opKind
 	path  jsonpath.Path
-	value []byte // opSet: owned JSON
+	value []byte // opSet: JSON
+	owned bool   // value belongs to the write (else the caller's: copy to keep)
 	ack   *ackWaiter
 }
 
@@ -134,20 +135,20 @@ type localRecord struct {
 	pre        []byte
 	preVersion int64
 	queued     []writeOp
-	refused    bool         // a write was refused: the next reconcile keeps the server's document
-	missed     bool         // stMerging, stMergeWait: a change from the server was ignored
-	mergeAck   *writeAck    // stMergeWait: the merge write awaited
+	refused    bool      // a write was refused: the next reconcile keeps the server's document
+	missed     bool      // stMerging, stMergeWait: a change from the server was ignored
+	mergeAck   *writeAck // stMergeWait: the merge write awaited
 	// stMerging: the server's document, kept up to date from the changes
 	// received while the merge function runs, and how often it ran again.
 	remote        []byte
 	remoteVersion int64
 	remerges      int
-	waiters    []*ackWaiter // SetWithAck callers whose writes conflicted
-	attempts   int          // merge writes in a row that conflicted again
-	subs       []*pathSub
-	hooks      []delHook
-	notes      []note
-	draining   bool
+	waiters       []*ackWaiter // SetWithAck callers whose writes conflicted
+	attempts      int          // merge writes in a row that conflicted again
+	subs          []*pathSub
+	hooks         []delHook
+	notes         []note
+	draining      bool
 
 	spare []note // owned by the callback goroutine
 }
@@ -199,28 +200,41 @@ func (r *localRecord) drain() {
 // new. at is where the change was made (nil: anywhere); the caller
 // guarantees the value at *at did change. erase marks an erase, which
 // shifts later array elements.
+//
+// Documents are only scanned where needed: the values at the changed
+// path are looked up once, and subscriptions below it compare within
+// those values.
 func (r *localRecord) notifyLocked(old, new []byte, at *jsonpath.Path, erase bool) {
+	r.notifyHintLocked(old, new, at, erase, nil, false)
+}
+
+// notifyHintLocked is notifyLocked with the old value at *at already
+// looked up (oldKnown), as the no-change check of a write does.
+func (r *localRecord) notifyHintLocked(old, new []byte, at *jsonpath.Path, erase bool, oldHint []byte, oldKnown bool) {
 	if len(r.subs) == 0 {
 		return
 	}
 	var base jsonpath.Path
-	whole := at == nil || at.IsRoot()
-	if !whole {
+	if at != nil {
 		base = *at
 		if erase {
 			if s := base.String(); s[len(s)-1] == ']' {
-				base = base.Parent()
-				whole = base.IsRoot()
+				base, oldKnown = base.Parent(), false
 			}
 		}
 	}
+	var (
+		oldAt, newAt []byte
+		oldOK, newOK bool
+		looked       bool
+	)
 	for _, s := range r.subs {
 		if !s.active.Load() {
 			continue
 		}
-		if !whole && !s.path.HasPrefix(base) {
+		if !s.path.HasPrefix(base) {
 			if base.HasPrefix(s.path) { // an ancestor of a changed value changed
-				nv, ok, _ := s.path.Get(new)
+				nv, ok := lookup(new, s.path)
 				if !ok {
 					nv = nil
 				}
@@ -228,8 +242,24 @@ func (r *localRecord) notifyLocked(old, new []byte, at *jsonpath.Path, erase boo
 			}
 			continue
 		}
-		ov, ook, _ := s.path.Get(old)
-		nv, nok, _ := s.path.Get(new)
+		if !looked {
+			if oldKnown {
+				oldAt, oldOK = oldHint, oldHint != nil
+			} else {
+				oldAt, oldOK = lookup(old, base)
+			}
+			newAt, newOK = lookup(new, base)
+			looked = true
+		}
+		rel := relative(s.path, base)
+		var ov, nv []byte
+		var ook, nok bool
+		if oldOK {
+			ov, ook = lookup(oldAt, rel)
+		}
+		if newOK {
+			nv, nok = lookup(newAt, rel)
+		}
 		if ook == nok && (!nok || jsonpath.Equal(ov, nv)) {
 			continue
 		}
@@ -240,13 +270,42 @@ func (r *localRecord) notifyLocked(old, new []byte, at *jsonpath.Path, erase boo
 	}
 }
 
+// lookup returns the value at p in doc (a valid document: the root is doc
+// itself, without a scan).
+func lookup(doc []byte, p jsonpath.Path) ([]byte, bool) {
+	if p.IsRoot() {
+		return doc, doc != nil
+	}
+	v, ok, err := p.Get(doc)
+	return v, ok && err == nil
+}
+
+// relative returns p below its ancestor base.
+func relative(p, base jsonpath.Path) jsonpath.Path {
+	if base.IsRoot() {
+		return p
+	}
+	s := p.String()[len(base.String()):]
+	if s != "" && s[0] == '.' {
+		s = s[1:]
+	}
+	rel, _ := jsonpath.Parse(s)
+	return rel
+}
+
 // --- documents ---------------------------------------------------------
 
 // applyOp returns doc with op applied, and whether that changed anything.
 func applyOp(doc []byte, op *writeOp) ([]byte, bool, error) {
 	switch {
 	case op.kind == opSet && op.path.IsRoot():
-		return op.value, !jsonpath.Equal(doc, op.value), nil
+		if jsonpath.Equal(doc, op.value) {
+			return doc, false, nil
+		}
+		if !op.owned { // the document must be ours: it is never modified
+			return append([]byte(nil), op.value...), true, nil
+		}
+		return op.value, true, nil
 	case op.kind == opSet:
 		if cur, ok, err := op.path.Get(doc); err == nil && ok && jsonpath.Equal(cur, op.value) {
 			return doc, false, nil
@@ -357,6 +416,9 @@ func (r *localRecord) applyLocked(op writeOp, notify, wait bool) error {
 	}
 	if _, err := r.rs.c.live(); errors.Is(err, ErrClosed) {
 		return err
+	}
+	if !op.owned {
+		op.value, op.owned = append([]byte(nil), op.value...), true
 	}
 	old := r.data
 	r.data = doc
@@ -707,7 +769,7 @@ func (r *localRecord) remoteLocked(cn *conn.Conn, v *msg.View) {
 			r.missed = true
 			return
 		}
-		doc, _, _, same, err := applyRemote(r.remote, v)
+		doc, _, _, same, _, err := applyRemote(r.remote, v)
 		if err != nil {
 			r.missed = true
 			return
@@ -727,7 +789,7 @@ func (r *localRecord) remoteLocked(cn *conn.Conn, v *msg.View) {
 		case version > r.version+1:
 			r.abandonMergeLocked(cn)
 		default: // the version after the merge write: it landed
-			doc, _, _, same, err := applyRemote(r.pre, v)
+			doc, _, _, same, _, err := applyRemote(r.pre, v)
 			if err != nil {
 				r.abandonMergeLocked(cn)
 				return
@@ -753,7 +815,7 @@ func (r *localRecord) remoteLocked(cn *conn.Conn, v *msg.View) {
 		return
 	}
 	old := r.data
-	doc, at, erase, same, err := applyRemote(old, v)
+	doc, at, erase, same, oldAt, err := applyRemote(old, v)
 	if err != nil {
 		r.rs.c.opts.logger.Warn("eddy: bad record change from server", "name", r.name, "err", err)
 		r.resyncLocked(cn)
@@ -768,12 +830,12 @@ func (r *localRecord) remoteLocked(cn *conn.Conn, v *msg.View) {
 		r.notifyLocked(old, doc, nil, false)
 	} else {
 		// at aliases the message; notes keep only values of doc.
-		r.notifyLocked(old, doc, &at, erase)
+		r.notifyHintLocked(old, doc, &at, erase, oldAt, true)
 	}
 }
 
 // applyRemote applies a change from the server to doc. at aliases v.
-func applyRemote(old []byte, v *msg.View) (doc []byte, at jsonpath.Path, erase, same bool, err error) {
+func applyRemote(old []byte, v *msg.View) (doc []byte, at jsonpath.Path, erase, same bool, oldAt []byte, err error) {
 	switch v.Action() {
 	case fb.ActionUpdate:
 		doc = v.DataBytes()
@@ -787,7 +849,11 @@ func applyRemote(old []byte, v *msg.View) (doc []byte, at jsonpath.Path, erase, 
 	case fb.ActionPatch:
 		if at, err = jsonpath.Parse(v.PathString()); err == nil {
 			value := v.DataBytes()
-			if cur, ok, _ := at.Get(old); ok && jsonpath.Equal(cur, value) {
+			cur, ok, _ := at.Get(old)
+			if ok {
+				oldAt = cur
+			}
+			if ok && jsonpath.Equal(cur, value) {
 				same = true
 			} else {
 				doc, err = at.Set(make([]byte, 0, len(old)+len(value)+len(v.Path())+8), old, value)
@@ -798,9 +864,10 @@ func applyRemote(old []byte, v *msg.View) (doc []byte, at jsonpath.Path, erase, 
 		}
 	case fb.ActionErasePath:
 		if at, err = jsonpath.Parse(v.PathString()); err == nil {
-			if _, ok, _ := at.Get(old); !ok {
+			if cur, ok, _ := at.Get(old); !ok {
 				same = true
 			} else {
+				oldAt = cur
 				doc, err = at.Erase(make([]byte, 0, len(old)), old)
 				erase = true
 			}
@@ -808,7 +875,7 @@ func applyRemote(old []byte, v *msg.View) (doc []byte, at jsonpath.Path, erase, 
 	default:
 		err = fmt.Errorf("%w: record change %v", ErrProtocol, v.Action())
 	}
-	return doc, at, erase, same, err
+	return doc, at, erase, same, oldAt, err
 }
 
 // goneLocked takes the record out of service: deleted (OnDelete hooks

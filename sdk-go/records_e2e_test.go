@@ -1,0 +1,1061 @@
+package eddy_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eddy-realtime/eddy/codec/jsonpath"
+	"github.com/eddy-realtime/eddy/codec/msg"
+	"github.com/eddy-realtime/eddy/engine"
+	"github.com/eddy-realtime/eddy/engine/enginetest"
+	"github.com/eddy-realtime/eddy/protocol/fb"
+	eddy "github.com/eddy-realtime/eddy/sdk-go"
+)
+
+// These tests run records against the real server, in process, on free
+// loopback ports, over raw TCP and WebSocket.
+
+var recTransports = []string{"tcp", "ws"}
+
+func recAddr(srv *engine.Server, transport string) string {
+	if transport == "ws" {
+		return "ws://" + srv.WSAddr() + "/"
+	}
+	return "tcp://" + srv.TCPAddr()
+}
+
+func recDial(t *testing.T, addr string, opts ...eddy.Option) *eddy.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := eddy.Dial(ctx, addr, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func getRecord(t *testing.T, c *eddy.Client, name string) *eddy.Record {
+	t.Helper()
+	r, err := c.Record.Get(testCtx(t), name)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", name, err)
+	}
+	t.Cleanup(r.Discard)
+	return r
+}
+
+// values collects what one path subscription receives ("<nil>" for nil).
+type values struct {
+	ch chan string
+}
+
+func newValues() *values { return &values{ch: make(chan string, 10000)} }
+
+func (v *values) fn(b json.RawMessage) {
+	if b == nil {
+		v.ch <- "<nil>"
+		return
+	}
+	v.ch <- string(b)
+}
+
+func (v *values) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case s := <-v.ch:
+		return s
+	case <-time.After(10 * time.Second):
+		t.Fatal("subscription not called")
+		return ""
+	}
+}
+
+func (v *values) expect(t *testing.T, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if got := v.next(t); !jsonEqual(got, w) {
+			t.Fatalf("subscription got %s, want %s", got, w)
+		}
+	}
+}
+
+// quiet asserts the subscription is not called for a while.
+func (v *values) quiet(t *testing.T) {
+	t.Helper()
+	select {
+	case s := <-v.ch:
+		t.Fatalf("unexpected call with %s", s)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func jsonEqual(a, b string) bool {
+	if a == "<nil>" || b == "<nil>" {
+		return a == b
+	}
+	return jsonpath.Equal([]byte(a), []byte(b))
+}
+
+// eventually polls cond until it holds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestRecordsEndToEnd(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	for _, transport := range recTransports {
+		t.Run(transport, func(t *testing.T) {
+			ctx := testCtx(t)
+			name := "driver/" + transport
+			a := recDial(t, recAddr(srv, transport))
+			b := recDial(t, recAddr(srv, "tcp"))
+			o := recDial(t, recAddr(srv, "ws"))
+
+			// Missing: Head -1, Has false, Snapshot not found; none creates it.
+			if v, err := o.Record.Head(ctx, name); err != nil || v != -1 {
+				t.Fatalf("Head of missing record: %d, %v", v, err)
+			}
+			if ok, err := o.Record.Has(ctx, name); err != nil || ok {
+				t.Fatalf("Has of missing record: %v, %v", ok, err)
+			}
+			if _, err := o.Record.Snapshot(ctx, name); !errors.Is(err, eddy.ErrRecordNotFound) {
+				t.Fatalf("Snapshot of missing record: %v", err)
+			}
+
+			// Get creates {} at version 0.
+			ra := getRecord(t, a, name)
+			if ra.Version() != 0 || string(ra.Get("")) != "{}" || ra.Name() != name {
+				t.Fatalf("new record: v%d %s", ra.Version(), ra.Get(""))
+			}
+			rb := getRecord(t, b, name)
+			pos, x, nm, whole := newValues(), newValues(), newValues(), newValues()
+			rb.Subscribe("position", pos.fn)
+			rb.Subscribe("position.x", x.fn)
+			rb.Subscribe("name", nm.fn)
+			rb.Subscribe("", whole.fn)
+			own := newValues()
+			ra.Subscribe("position.x", own.fn)
+
+			// Whole write: every subscription whose value changed fires,
+			// on the other client and locally.
+			if err := ra.Set(ctx, map[string]any{"name": "John", "position": map[string]any{"x": 4234, "y": 2454}}); err != nil {
+				t.Fatal(err)
+			}
+			if ra.Version() != 1 || !jsonEqual(string(ra.Get("position")), `{"x":4234,"y":2454}`) {
+				t.Fatalf("local copy after Set: v%d %s", ra.Version(), ra.Get(""))
+			}
+			own.expect(t, `4234`)
+			pos.expect(t, `{"x":4234,"y":2454}`)
+			x.expect(t, `4234`)
+			nm.expect(t, `"John"`)
+			whole.expect(t, `{"name":"John","position":{"x":4234,"y":2454}}`)
+
+			// A path write fires the path, its ancestors, not its siblings.
+			if err := ra.SetPath(ctx, "position.x", 4244); err != nil {
+				t.Fatal(err)
+			}
+			own.expect(t, `4244`)
+			x.expect(t, `4244`)
+			pos.expect(t, `{"x":4244,"y":2454}`)
+			whole.expect(t, `{"name":"John","position":{"x":4244,"y":2454}}`)
+			nm.quiet(t)
+			eventually(t, "version 2 at b", func() bool { return rb.Version() == 2 })
+
+			// Writing the same value again changes nothing and sends nothing.
+			if err := ra.SetPath(ctx, "position.x", 4244); err != nil {
+				t.Fatal(err)
+			}
+			if ra.Version() != 2 {
+				t.Fatalf("no-op write made version %d", ra.Version())
+			}
+
+			// Durable write; arrays by index.
+			if err := ra.SetWithAck(ctx, "speed", 22); err != nil {
+				t.Fatal(err)
+			}
+			if err := ra.SetPath(ctx, "tags[2]", "c"); err != nil {
+				t.Fatal(err)
+			}
+			if err := ra.SetPath(ctx, "a.b[0].c", true); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "version 5 at b", func() bool { return rb.Version() == 5 })
+			if got := string(rb.Get("tags")); got != `[null,null,"c"]` {
+				t.Fatalf("tags at b: %s", got)
+			}
+			if got := string(rb.Get("a.b[0].c")); got != `true` {
+				t.Fatalf("a.b[0].c at b: %s", got)
+			}
+			x.quiet(t)
+
+			// Erase from the other side.
+			if err := rb.Erase(ctx, "position.y"); err != nil {
+				t.Fatal(err)
+			}
+			pos.expect(t, `{"x":4244}`)
+			eventually(t, "erase at a", func() bool { return ra.Get("position.y") == nil && ra.Version() == 6 })
+			if err := rb.EraseWithAck(ctx, "tags[0]"); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "erase of an element at a", func() bool { return string(ra.Get("tags")) == `[null,"c"]` })
+
+			// Has, Head, Snapshot agree with the holders.
+			if ok, err := o.Record.Has(ctx, name); err != nil || !ok {
+				t.Fatalf("Has: %v %v", ok, err)
+			}
+			if v, err := o.Record.Head(ctx, name); err != nil || v != 7 {
+				t.Fatalf("Head: %d %v", v, err)
+			}
+			snap, err := o.Record.Snapshot(ctx, name)
+			if err != nil || snap.Version != 7 || !jsonpath.Equal(snap.Data, ra.Get("")) || !jsonpath.Equal(snap.Data, rb.Get("")) {
+				t.Fatalf("Snapshot v%d %s (%v); a has %s", snap.Version, snap.Data, err, ra.Get(""))
+			}
+
+			// SetData writes without holding the record; holders see it,
+			// and so does the writer's own copy when it holds one.
+			if err := o.Record.SetData(ctx, name, "speed", 30); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "SetData at a and b", func() bool {
+				return string(ra.Get("speed")) == "30" && string(rb.Get("speed")) == "30" && ra.Version() == 8 && rb.Version() == 8
+			})
+			if err := a.Record.SetData(ctx, name, "owner", "a"); err != nil {
+				t.Fatal(err)
+			}
+			if string(ra.Get("owner")) != `"a"` || ra.Version() != 9 {
+				t.Fatalf("own SetData not applied locally: v%d %s", ra.Version(), ra.Get(""))
+			}
+			if err := o.Record.SetData(ctx, "fresh/"+transport, "", map[string]any{"k": 1}); err != nil {
+				t.Fatal(err)
+			}
+			if snap, err := o.Record.Snapshot(ctx, "fresh/"+transport); err != nil || snap.Version != 1 || string(snap.Data) != `{"k":1}` {
+				t.Fatalf("SetData created v%d %s (%v)", snap.Version, snap.Data, err)
+			}
+			if err := o.Record.EraseData(ctx, "fresh/"+transport, "k"); err != nil {
+				t.Fatal(err)
+			}
+			if snap, _ := o.Record.Snapshot(ctx, "fresh/"+transport); snap.Version != 2 || string(snap.Data) != `{}` {
+				t.Fatalf("EraseData: v%d %s", snap.Version, snap.Data)
+			}
+
+			// Writes from b reach a, and a keeps writing on top of them.
+			for i := range 20 {
+				if err := rb.SetPath(ctx, "counter", i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			eventually(t, "counter at a", func() bool { return string(ra.Get("counter")) == "19" })
+			if err := ra.SetWithAck(ctx, "counter", 100); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "counter at b", func() bool { return string(rb.Get("counter")) == "100" })
+			if ra.Version() != rb.Version() || !jsonpath.Equal(ra.Get(""), rb.Get("")) {
+				t.Fatalf("copies differ: a v%d %s, b v%d %s", ra.Version(), ra.Get(""), rb.Version(), rb.Get(""))
+			}
+
+			var dst struct {
+				Name     string
+				Position struct{ X int }
+			}
+			if err := ra.Unmarshal("", &dst); err != nil || dst.Name != "John" || dst.Position.X != 4244 {
+				t.Fatalf("Unmarshal: %+v %v", dst, err)
+			}
+		})
+	}
+}
+
+func TestRecordsSharedHandles(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	ctx := testCtx(t)
+	a := recDial(t, recAddr(srv, "tcp"))
+	b := recDial(t, recAddr(srv, "tcp"))
+	h1 := getRecord(t, a, "shared")
+	h2 := getRecord(t, a, "shared")
+	s1, s2 := newValues(), newValues()
+	h1.Subscribe("k", s1.fn)
+	h2.Subscribe("k", s2.fn)
+	if err := h1.SetWithAck(ctx, "k", 1); err != nil {
+		t.Fatal(err)
+	}
+	if string(h2.Get("k")) != "1" || h2.Version() != 1 {
+		t.Fatalf("handles do not share: %s v%d", h2.Get("k"), h2.Version())
+	}
+	s1.expect(t, "1")
+	s2.expect(t, "1")
+
+	// Discarding one handle stops its subscriptions only.
+	h1.Discard()
+	if err := h1.SetPath(ctx, "k", 2); !errors.Is(err, eddy.ErrRecordDiscarded) {
+		t.Fatalf("write on a discarded handle: %v", err)
+	}
+	rb := getRecord(t, b, "shared")
+	if err := rb.SetPath(ctx, "k", 3); err != nil {
+		t.Fatal(err)
+	}
+	s2.expect(t, "3")
+	s1.quiet(t)
+
+	// After the last Discard the client no longer follows the record; a new
+	// Get reads it afresh.
+	h2.Discard()
+	if err := rb.SetPath(ctx, "k", 4); err != nil {
+		t.Fatal(err)
+	}
+	s2.quiet(t)
+	h3 := getRecord(t, a, "shared")
+	if string(h3.Get("k")) != "4" || h3.Version() != 3 {
+		t.Fatalf("fresh Get: %s v%d", h3.Get("k"), h3.Version())
+	}
+}
+
+func TestRecordsSubscribeNowAndUnsubscribe(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	ctx := testCtx(t)
+	a := recDial(t, recAddr(srv, "tcp"))
+	ra := getRecord(t, a, "now")
+	if err := ra.Set(ctx, map[string]any{"p": map[string]any{"q": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	now, missing := newValues(), newValues()
+	unsub := ra.SubscribeNow("p.q", now.fn)
+	ra.SubscribeNow("nothing.here", missing.fn)
+	now.expect(t, "1")
+	missing.expect(t, "<nil>")
+	if err := ra.SetPath(ctx, "p.q", 2); err != nil {
+		t.Fatal(err)
+	}
+	now.expect(t, "2")
+	// Replacing the parent fires the child; removing it reports nil.
+	if err := ra.SetPath(ctx, "p", map[string]any{"q": 3, "r": 1}); err != nil {
+		t.Fatal(err)
+	}
+	now.expect(t, "3")
+	if err := ra.SetPath(ctx, "p.r", 2); err != nil {
+		t.Fatal(err)
+	}
+	now.quiet(t)
+	if err := ra.Erase(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	now.expect(t, "<nil>")
+	unsub()
+	if err := ra.SetPath(ctx, "p.q", 5); err != nil {
+		t.Fatal(err)
+	}
+	now.quiet(t)
+	missing.quiet(t)
+}
+
+func TestRecordsDeleteWhileSubscribed(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	for _, transport := range recTransports {
+		t.Run(transport, func(t *testing.T) {
+			ctx := testCtx(t)
+			name := "doomed/" + transport
+			a := recDial(t, recAddr(srv, transport))
+			b := recDial(t, recAddr(srv, transport))
+			ra := getRecord(t, a, name)
+			rb := getRecord(t, b, name)
+			rb2 := getRecord(t, b, name)
+			if err := ra.SetWithAck(ctx, "v", 1); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "b sees the write", func() bool { return rb.Version() == 1 })
+			gone := make(chan string, 8)
+			ra.OnDelete(func() { gone <- "a" })
+			rb.OnDelete(func() { gone <- "b1" })
+			rb2.OnDelete(func() { gone <- "b2" })
+			vals := newValues()
+			rb.Subscribe("v", vals.fn)
+
+			if err := ra.Delete(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for range 3 {
+				select {
+				case g := <-gone:
+					got = append(got, g)
+				case <-time.After(10 * time.Second):
+					t.Fatalf("OnDelete callbacks: %v", got)
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, []string{"a", "b1", "b2"}) {
+				t.Fatalf("OnDelete callbacks: %v", got)
+			}
+			for _, h := range []*eddy.Record{ra, rb, rb2} {
+				if err := h.SetPath(ctx, "v", 2); !errors.Is(err, eddy.ErrRecordDeleted) {
+					t.Fatalf("write after delete: %v", err)
+				}
+			}
+			if err := rb.Delete(ctx); !errors.Is(err, eddy.ErrRecordDeleted) {
+				t.Fatalf("second delete: %v", err)
+			}
+			vals.quiet(t)
+			if v, err := b.Record.Head(ctx, name); err != nil || v != -1 {
+				t.Fatalf("Head after delete: %d %v", v, err)
+			}
+			// A later Get starts over.
+			fresh := getRecord(t, b, name)
+			if fresh.Version() != 0 || string(fresh.Get("")) != "{}" {
+				t.Fatalf("Get after delete: v%d %s", fresh.Version(), fresh.Get(""))
+			}
+			if err := fresh.SetWithAck(ctx, "v", 9); err != nil {
+				t.Fatal(err)
+			}
+			again := getRecord(t, a, name)
+			if again.Version() != 1 || string(again.Get("v")) != "9" {
+				t.Fatalf("a's Get after delete: v%d %s", again.Version(), again.Get(""))
+			}
+		})
+	}
+}
+
+func TestRecordsBadInput(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	ctx := testCtx(t)
+	var errs []error
+	var mu sync.Mutex
+	a := recDial(t, recAddr(srv, "tcp"), eddy.WithErrorHandler(func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}))
+	long := strings.Repeat("n", 600)
+	if _, err := a.Record.Get(ctx, long); !errors.Is(err, eddy.ErrInvalidName) {
+		t.Fatalf("Get of a too long name: %v", err)
+	}
+	if _, err := a.Record.Get(ctx, ""); !errors.Is(err, eddy.ErrInvalidName) {
+		t.Fatalf("Get of an empty name: %v", err)
+	}
+	if _, err := a.Record.Snapshot(ctx, long); !errors.Is(err, eddy.ErrInvalidName) {
+		t.Fatalf("Snapshot of a too long name: %v", err)
+	}
+	if err := a.Record.SetData(ctx, long, "a", 1); !errors.Is(err, eddy.ErrInvalidName) {
+		t.Fatalf("SetData of a too long name: %v", err)
+	}
+	r := getRecord(t, a, "bad")
+	for _, tc := range []struct {
+		what string
+		err  error
+		want error
+	}{
+		{"path a..b", r.SetPath(ctx, "a..b", 1), eddy.ErrInvalidPath},
+		{"path tags[x]", r.SetPath(ctx, "tags[x]", 1), eddy.ErrInvalidPath},
+		{"path [01]", r.SetWithAck(ctx, "[01]", 1), eddy.ErrInvalidPath},
+		{"erase of the root", r.Erase(ctx, ""), eddy.ErrInvalidPath},
+		{"not JSON", r.SetPath(ctx, "a", json.RawMessage(`{nope`)), eddy.ErrInvalidData},
+		{"not marshallable", r.SetPath(ctx, "a", make(chan int)), eddy.ErrInvalidData},
+		{"whole number", r.Set(ctx, 42), eddy.ErrInvalidDocument},
+		{"SetData not JSON", a.Record.SetData(ctx, "bad", "a", json.RawMessage(`[1,`)), eddy.ErrInvalidData},
+		{"SetData bad path", a.Record.SetData(ctx, "bad", "a.", 1), eddy.ErrInvalidPath},
+		{"SetData whole string", a.Record.SetData(ctx, "bad", "", "s"), eddy.ErrInvalidDocument},
+	} {
+		var e *eddy.Error
+		if !errors.Is(tc.err, tc.want) || !errors.As(tc.err, &e) || e.Name == "" {
+			t.Errorf("%s: got %v, want %v", tc.what, tc.err, tc.want)
+		}
+	}
+	if r.Version() != 0 || string(r.Get("")) != "{}" {
+		t.Fatalf("bad writes changed the record: v%d %s", r.Version(), r.Get(""))
+	}
+	if r.Get("a..b") != nil {
+		t.Fatal("Get of an invalid path returned a value")
+	}
+	r.Subscribe("a..b", func(json.RawMessage) { t.Error("subscription on an invalid path called") })
+	eventually(t, "invalid subscription reported", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range errs {
+			if errors.Is(e, eddy.ErrInvalidPath) {
+				return true
+			}
+		}
+		return false
+	})
+	// The record still works.
+	if err := r.SetWithAck(ctx, "ok", true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// observer follows a record on the wire with a raw client, checking that
+// versions arrive contiguously and keeping the document they build.
+type observer struct {
+	t    *testing.T
+	c    *enginetest.Client
+	name string
+
+	version int64
+	doc     []byte
+	writes  []string // every value written at path, in version order
+	updates int      // whole-document writes seen
+	path    string
+}
+
+func newObserver(t *testing.T, srv *engine.Server, name, path string) *observer {
+	c := enginetest.DialTCP(t, srv.TCPAddr()).Open()
+	c.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionRead, ID: 1, Name: name})
+	v := c.Expect(fb.TopicRecord, fb.ActionReadResult)
+	return &observer{t: t, c: c, name: name, version: v.Version(), doc: append([]byte(nil), v.DataBytes()...), path: path}
+}
+
+// follow reads changes until the observer reaches version.
+func (o *observer) follow(version int64) {
+	t := o.t
+	t.Helper()
+	for o.version < version {
+		v, err := o.c.Next()
+		if err != nil {
+			t.Fatalf("observer: %v", err)
+		}
+		if v.Topic() != fb.TopicRecord {
+			continue
+		}
+		if v.Version() != o.version+1 {
+			t.Fatalf("observer saw version %d after %d", v.Version(), o.version)
+		}
+		var err2 error
+		switch v.Action() {
+		case fb.ActionUpdate:
+			o.updates++
+			o.doc = append([]byte(nil), v.DataBytes()...)
+			if val, ok, _ := jsonpath.Get(o.doc, o.path); ok {
+				o.writes = append(o.writes, string(val))
+			}
+		case fb.ActionPatch:
+			o.doc, err2 = jsonpath.Set(nil, o.doc, v.PathString(), v.DataBytes())
+			if v.PathString() == o.path {
+				o.writes = append(o.writes, string(v.DataBytes()))
+			}
+		case fb.ActionErasePath:
+			o.doc, err2 = jsonpath.Erase(nil, o.doc, v.PathString())
+		default:
+			t.Fatalf("observer: unexpected %v", v.Action())
+		}
+		if err2 != nil {
+			t.Fatal(err2)
+		}
+		o.version = v.Version()
+	}
+}
+
+// settle waits until every holder has the server's version and document
+// and the observer has followed up to it, and returns the snapshot.
+func settle(t *testing.T, c *eddy.Client, name string, o *observer, holders ...*eddy.Record) eddy.Snapshot {
+	t.Helper()
+	ctx := testCtx(t)
+	var snap eddy.Snapshot
+	eventually(t, "holders to converge", func() bool {
+		s, err := c.Record.Snapshot(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap = s
+		for _, h := range holders {
+			if h.Version() != s.Version || !jsonpath.Equal(h.Get(""), s.Data) {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(50 * time.Millisecond) // nothing more in flight
+	if s, _ := c.Record.Snapshot(ctx, name); s.Version != snap.Version {
+		t.Fatalf("record still changing: v%d then v%d", snap.Version, s.Version)
+	}
+	if o != nil {
+		o.follow(snap.Version)
+		if !jsonpath.Equal(o.doc, snap.Data) {
+			t.Fatalf("observer built %s, server has %s", o.doc, snap.Data)
+		}
+	}
+	return snap
+}
+
+func TestRecordsConcurrentWritersRemoteWins(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	for _, transport := range recTransports {
+		t.Run(transport, func(t *testing.T) {
+			name := "race/" + transport
+			a := recDial(t, recAddr(srv, transport))
+			b := recDial(t, recAddr(srv, transport))
+			ra := getRecord(t, a, name)
+			rb := getRecord(t, b, name)
+			obs := newObserver(t, srv, name, "pos")
+			const n = 150
+			acked := make([][]string, 2)
+			conflicts := make([]int, 2)
+			var wg sync.WaitGroup
+			for w, h := range []*eddy.Record{ra, rb} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ctx := testCtx(t)
+					for i := range n {
+						val := fmt.Sprintf("w%d-%d", w, i)
+						var err error
+						if i%3 == 2 {
+							err = h.SetWithAck(ctx, "pos", val)
+						} else {
+							err = h.SetPath(ctx, "pos", val)
+						}
+						switch {
+						case err == nil && i%3 == 2:
+							acked[w] = append(acked[w], `"`+val+`"`)
+						case errors.Is(err, eddy.ErrVersionConflict):
+							conflicts[w]++
+						case err != nil:
+							t.Error(err)
+							return
+						}
+						// Writes to a path only this writer touches.
+						if err := h.SetPath(ctx, fmt.Sprintf("own%d", w), i); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			snap := settle(t, a, name, obs, ra, rb)
+			t.Logf("final v%d, acked %d+%d, conflicts %d+%d", snap.Version, len(acked[0]), len(acked[1]), conflicts[0], conflicts[1])
+			// Every acknowledged write was accepted: the observer saw it.
+			for w := range acked {
+				for _, val := range acked[w] {
+					if !slices.Contains(obs.writes, val) {
+						t.Fatalf("acknowledged write %s of writer %d never reached the server", val, w)
+					}
+				}
+			}
+			// The last accepted value is the final one.
+			var final string
+			if v, ok, _ := jsonpath.Get(snap.Data, "pos"); ok {
+				final = string(v)
+			}
+			if len(obs.writes) == 0 || obs.writes[len(obs.writes)-1] != final {
+				t.Fatalf("final pos %s, last accepted write %v", final, obs.writes[len(obs.writes)-1:])
+			}
+		})
+	}
+}
+
+func TestRecordsConcurrentWritersCustomMerge(t *testing.T) {
+	// On disk, SetWithAck waits for a synced batch, so both writers keep a
+	// similar pace. (A writer that never pauses can starve another's merges;
+	// see MaxMergeAttempts.)
+	dir := t.TempDir()
+	srv := enginetest.Start(t, func(o *engine.Options) { o.Store.Engine, o.Store.Path = "pebble", dir })
+	// union keeps every top-level key of both sides: the writers only add
+	// keys, so no write may be lost.
+	var merges sync.Map
+	union := func(who string) eddy.MergeFunc {
+		return func(local, remote json.RawMessage, lv, rv int64) (json.RawMessage, error) {
+			n, _ := merges.LoadOrStore(who, new(atomic.Int64))
+			n.(*atomic.Int64).Add(1)
+			var l, r map[string]json.RawMessage
+			if err := json.Unmarshal(local, &l); err != nil {
+				return nil, err
+			}
+			if err := json.Unmarshal(remote, &r); err != nil {
+				return nil, err
+			}
+			for k, v := range l {
+				if _, ok := r[k]; !ok {
+					r[k] = v
+				}
+			}
+			return json.Marshal(r)
+		}
+	}
+	a := recDial(t, recAddr(srv, "tcp"), eddy.WithMergeStrategy(eddy.MergeWith(union("a"))), eddy.WithLogger(testLogger("a")))
+	b := recDial(t, recAddr(srv, "ws"), eddy.WithLogger(testLogger("b")))
+	b.Record.SetMergeStrategyPattern(regexp.MustCompile(`^sets/`), eddy.MergeWith(union("b")))
+	name := "sets/1"
+	ra := getRecord(t, a, name)
+	rb := getRecord(t, b, name)
+	obs := newObserver(t, srv, name, "")
+	const n = 60
+	var wg sync.WaitGroup
+	for w, h := range []*eddy.Record{ra, rb} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := testCtx(t)
+			for i := range n {
+				// A little jitter: two writers at a human-ish pace that still
+				// collide often, rather than one starving the other.
+				time.Sleep(time.Duration(rand.IntN(400)) * time.Microsecond)
+				key := fmt.Sprintf("w%d_%d", w, i)
+				var err error
+				if i%2 == 0 {
+					err = h.SetWithAck(ctx, key, i)
+				} else {
+					err = h.SetPath(ctx, key, i)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	snap := settle(t, a, name, obs, ra, rb)
+	var got map[string]int
+	if err := json.Unmarshal(snap.Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	for w := range 2 {
+		for i := range n {
+			if v, ok := got[fmt.Sprintf("w%d_%d", w, i)]; !ok || v != i {
+				t.Fatalf("write w%d_%d lost: %s", w, i, snap.Data)
+			}
+		}
+	}
+	count := func(who string) int64 {
+		if n, ok := merges.Load(who); ok {
+			return n.(*atomic.Int64).Load()
+		}
+		return 0
+	}
+	t.Logf("final v%d with %d keys; merges a=%d b=%d", snap.Version, len(got), count("a"), count("b"))
+	if count("a")+count("b") == 0 {
+		t.Fatal("the writers never conflicted")
+	}
+}
+
+func TestRecordsLocalWins(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	ctx := testCtx(t)
+	var gaveUp sync.Map
+	a := recDial(t, recAddr(srv, "tcp"), eddy.WithErrorHandler(func(err error) {
+		if errors.Is(err, eddy.ErrVersionConflict) {
+			gaveUp.Store(err.Error(), true)
+		}
+	}))
+	a.Record.SetMergeStrategy("lw", eddy.LocalWins)
+	b := recDial(t, recAddr(srv, "tcp"))
+	ra := getRecord(t, a, "lw")
+	rb := getRecord(t, b, "lw")
+	obs := newObserver(t, srv, "lw", "")
+	// Both write as fast as they can until a conflict made a write its
+	// whole document over the server's (the only Updates on the wire: both
+	// writers only write paths).
+	const n = 50
+	for round := 1; obs.updates == 0; round++ {
+		if round > 20 {
+			t.Fatal("no conflict in 20 rounds")
+		}
+		var wg sync.WaitGroup
+		for w, h := range []*eddy.Record{ra, rb} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 1; i <= n; i++ {
+					if err := h.SetPath(ctx, fmt.Sprintf("w%d", w), round*n+i); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		snap := settle(t, a, "lw", obs, ra, rb)
+		gaveUp.Range(func(k, _ any) bool { t.Fatalf("merge gave up: %v", k); return false })
+		// a never loses: its last write is on the server.
+		if v, _, _ := jsonpath.Get(snap.Data, "w0"); string(v) != fmt.Sprint(round*n+n) {
+			t.Fatalf("round %d: local wins lost a's write: %s", round, snap.Data)
+		}
+		t.Logf("round %d: v%d %s, %d merges", round, snap.Version, snap.Data, obs.updates)
+	}
+}
+
+func TestRecordsLists(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	for _, transport := range recTransports {
+		t.Run(transport, func(t *testing.T) {
+			ctx := testCtx(t)
+			name := "drivers/" + transport
+			a := recDial(t, recAddr(srv, transport))
+			b := recDial(t, recAddr(srv, transport))
+			la, err := a.Record.GetList(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer la.Discard()
+			lb, err := b.Record.GetList(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lb.Discard()
+			if !la.IsEmpty() {
+				t.Fatalf("new list: %v", la.Entries())
+			}
+			events := make(chan string, 100)
+			lb.OnEntryAdded(func(e string, i int) { events <- fmt.Sprintf("+%s@%d", e, i) })
+			lb.OnEntryRemoved(func(e string, i int) { events <- fmt.Sprintf("-%s@%d", e, i) })
+			lb.OnEntryMoved(func(e string, i int) { events <- fmt.Sprintf("~%s@%d", e, i) })
+			lb.Subscribe(func(entries []string) { events <- "=" + strings.Join(entries, ",") })
+			expect := func(want ...string) {
+				t.Helper()
+				for _, w := range want {
+					select {
+					case got := <-events:
+						if got != w {
+							t.Fatalf("list event %q, want %q", got, w)
+						}
+					case <-time.After(10 * time.Second):
+						t.Fatalf("no list event, want %q", w)
+					}
+				}
+			}
+			if err := la.SetEntries(ctx, []string{"driver/1", "driver/2"}); err != nil {
+				t.Fatal(err)
+			}
+			expect("+driver/1@0", "+driver/2@1", "=driver/1,driver/2")
+			if err := la.AddEntry(ctx, "driver/3"); err != nil {
+				t.Fatal(err)
+			}
+			expect("+driver/3@2", "=driver/1,driver/2,driver/3")
+			if err := la.AddEntryAt(ctx, "driver/0", 0); err != nil {
+				t.Fatal(err)
+			}
+			expect("+driver/0@0", "=driver/0,driver/1,driver/2,driver/3")
+			if err := la.RemoveEntry(ctx, "driver/1"); err != nil {
+				t.Fatal(err)
+			}
+			expect("-driver/1@1", "=driver/0,driver/2,driver/3")
+			if err := la.Move(ctx, 2, 0); err != nil {
+				t.Fatal(err)
+			}
+			expect("~driver/3@0", "=driver/3,driver/0,driver/2")
+			if err := la.RemoveEntryAt(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			expect("-driver/0@1", "=driver/3,driver/2")
+			if err := la.Move(ctx, 5, 0); err == nil {
+				t.Fatal("Move out of range succeeded")
+			}
+			if err := la.AddEntry(ctx, ""); !errors.Is(err, eddy.ErrInvalidName) {
+				t.Fatalf("AddEntry of an empty name: %v", err)
+			}
+			// b writes too; a sees it.
+			if err := lb.AddEntry(ctx, "driver/9"); err != nil {
+				t.Fatal(err)
+			}
+			expect("+driver/9@2", "=driver/3,driver/2,driver/9")
+			eventually(t, "a sees b's entry", func() bool {
+				return slices.Equal(la.Entries(), []string{"driver/3", "driver/2", "driver/9"})
+			})
+			if la.Version() != lb.Version() {
+				t.Fatalf("versions differ: %d %d", la.Version(), lb.Version())
+			}
+		})
+	}
+}
+
+func TestRecordsAnonymous(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	ctx := testCtx(t)
+	a := recDial(t, recAddr(srv, "tcp"))
+	b := recDial(t, recAddr(srv, "ws"))
+	for i, n := range []string{"car/1", "car/2"} {
+		if err := b.Record.SetData(ctx, n, "", map[string]any{"color": []string{"red", "blue"}[i], "speed": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	anon := a.Record.GetAnonymousRecord()
+	defer anon.Discard()
+	if err := anon.SetPath(ctx, "x", 1); !errors.Is(err, eddy.ErrNoName) {
+		t.Fatalf("write before SetName: %v", err)
+	}
+	if anon.Get("color") != nil || anon.Name() != "" {
+		t.Fatal("anonymous record has data before SetName")
+	}
+	color := newValues()
+	anon.Subscribe("color", color.fn)
+	names := make(chan string, 4)
+	anon.OnNameChanged(func(n string) { names <- n })
+
+	if err := anon.SetName(ctx, "car/1"); err != nil {
+		t.Fatal(err)
+	}
+	color.expect(t, `"red"`)
+	if got := <-names; got != "car/1" {
+		t.Fatalf("OnNameChanged %q", got)
+	}
+	if err := b.Record.SetData(ctx, "car/1", "color", "green"); err != nil {
+		t.Fatal(err)
+	}
+	color.expect(t, `"green"`)
+
+	if err := anon.SetName(ctx, "car/2"); err != nil {
+		t.Fatal(err)
+	}
+	color.expect(t, `"blue"`)
+	if anon.Name() != "car/2" || string(anon.Get("speed")) != "1" {
+		t.Fatalf("after SetName: %s %s", anon.Name(), anon.Get(""))
+	}
+	// The old record no longer reaches the subscription.
+	if err := b.Record.SetData(ctx, "car/1", "color", "black"); err != nil {
+		t.Fatal(err)
+	}
+	color.quiet(t)
+	if err := anon.SetWithAck(ctx, "color", "white"); err != nil {
+		t.Fatal(err)
+	}
+	color.expect(t, `"white"`)
+	if snap, _ := b.Record.Snapshot(ctx, "car/2"); !strings.Contains(string(snap.Data), `"white"`) {
+		t.Fatalf("anonymous write not on the server: %s", snap.Data)
+	}
+	if err := anon.SetName(ctx, strings.Repeat("x", 600)); !errors.Is(err, eddy.ErrInvalidName) {
+		t.Fatalf("SetName of a bad name: %v", err)
+	}
+	if anon.Name() != "car/2" {
+		t.Fatalf("failed SetName changed the name to %q", anon.Name())
+	}
+}
+
+// TestRecordsReconnectCatchUp stops the server, writes through another
+// client while the first is away, and checks the first catches up: its
+// copy, version and path subscriptions, and the write it made offline.
+func TestRecordsReconnectCatchUp(t *testing.T) {
+	dir := t.TempDir()
+	pebble := func(tcp, ws string) func(*engine.Options) {
+		return func(o *engine.Options) {
+			o.Store.Engine, o.Store.Path, o.HTTP.Addr = "pebble", dir, "off"
+			if tcp != "" {
+				o.Net.TCPAddr, o.Net.WSAddr = tcp, ws
+			}
+		}
+	}
+	srv := enginetest.Start(t, pebble("", ""))
+	tcpAddr, wsAddr := srv.TCPAddr(), srv.WSAddr()
+	ctx := testCtx(t)
+	states := make(chan eddy.ConnectionState, 64)
+	a := recDial(t, recAddr(srv, "ws"), eddy.WithReconnect(300*time.Millisecond, 300*time.Millisecond),
+		eddy.WithConnectionStateHandler(func(s eddy.ConnectionState) { states <- s }))
+	ra := getRecord(t, a, "track")
+	rq := getRecord(t, a, "quiet")
+	if err := ra.Set(ctx, map[string]any{"lap": 1, "pos": map[string]any{"x": 1, "y": 1}, "same": "s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ra.SetWithAck(ctx, "pos.x", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := rq.SetWithAck(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	lap, x, same, qv := newValues(), newValues(), newValues(), newValues()
+	ra.Subscribe("lap", lap.fn)
+	ra.Subscribe("pos.x", x.fn)
+	ra.Subscribe("same", same.fn)
+	rq.Subscribe("", qv.fn)
+
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		t.Fatal(err)
+	}
+	waitState := func(want eddy.ConnectionState) {
+		t.Helper()
+		for {
+			select {
+			case s := <-states:
+				if s == want {
+					return
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("state %v never reported", want)
+			}
+		}
+	}
+	waitState(eddy.Reconnecting)
+	// A write while disconnected applies locally and is queued.
+	if err := ra.SetPath(ctx, "offline", "yes"); err != nil {
+		t.Fatal(err)
+	}
+	if string(ra.Get("offline")) != `"yes"` {
+		t.Fatal("offline write not applied locally")
+	}
+	if _, err := a.Record.Head(ctx, "track"); !errors.Is(err, eddy.ErrNotConnected) {
+		t.Fatalf("Head while disconnected: %v", err)
+	}
+
+	srv2 := enginetest.Start(t, pebble(tcpAddr, wsAddr))
+	c := recDial(t, recAddr(srv2, "tcp"))
+	rc := getRecord(t, c, "track")
+	if rc.Version() != 2 || string(rc.Get("pos.x")) != "2" {
+		t.Fatalf("after restart: v%d %s", rc.Version(), rc.Get(""))
+	}
+	if err := rc.SetPath(ctx, "lap", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.SetPath(ctx, "pos.x", 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.SetWithAck(ctx, "pos.x", 4); err != nil {
+		t.Fatal(err)
+	}
+
+	waitState(eddy.Open)
+	eventually(t, "catch-up", func() bool {
+		return string(ra.Get("offline")) == `"yes"` && string(rc.Get("offline")) == `"yes"` && ra.Version() == rc.Version()
+	})
+	if ra.Version() != 6 || !jsonpath.Equal(ra.Get(""), rc.Get("")) {
+		t.Fatalf("caught up to v%d %s; server side v%d %s", ra.Version(), ra.Get(""), rc.Version(), rc.Get(""))
+	}
+	lap.expect(t, "2")
+	x.expect(t, "4") // changed twice while away: one call with the value now
+	lap.quiet(t)
+	x.quiet(t)
+	same.quiet(t)
+	qv.quiet(t) // unchanged record: nothing fired
+	if string(rq.Get("k")) != `"v"` || rq.Version() != 1 {
+		t.Fatalf("quiet record: v%d %s", rq.Version(), rq.Get(""))
+	}
+	// Both directions work after the reconnect.
+	if err := ra.SetWithAck(ctx, "lap", 3); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "c sees a's write", func() bool { return string(rc.Get("lap")) == "3" })
+	if err := rc.SetPath(ctx, "lap", 4); err != nil {
+		t.Fatal(err)
+	}
+	lap.expect(t, "3", "4")
+}
+
+func testLogger(who string) *slog.Logger {
+	if os.Getenv("EDDY_SDK_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("client", who)
+}
