@@ -24,7 +24,9 @@ func (m *Manager) OnMessage(c *netloop.Conn, payload []byte) {
 	}
 	s.active.Store(true)
 	topic, action := v.Topic(), v.Action()
-	m.cfg.Metrics.MessageIn(topic, action)
+	if !s.replaying {
+		m.cfg.Metrics.MessageIn(topic, action)
+	}
 
 	switch s.state.Load() {
 	case stateHandshake:

@@ -73,8 +73,11 @@ func (s *Session) loadThenReplay(v *msg.View, names []string) {
 }
 
 // replay runs a copied message through dispatch again, on the loop.
+// The message was counted when it first arrived.
 func (s *Session) replay(payload []byte) {
+	s.replaying = true
 	s.m.OnMessage(s.c, payload)
+	s.replaying = false
 }
 
 func (s *Session) trackRecord(name string) bool {

@@ -170,6 +170,7 @@ type Session struct {
 	vuser         valve.User    // the identity permission rules see
 	vreq          valve.Request // reused for every check
 	approved      approval      // granted off the loop for the message being replayed
+	replaying     bool          // OnMessage is running a replayed message
 	view          msg.View
 	scratch       []byte
 	out           msg.Msg
