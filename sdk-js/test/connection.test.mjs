@@ -99,11 +99,11 @@ describe('connection life', () => {
     const c = await loggedIn(server.url, 'ann', { heartbeatMs: 100 });
     const [states, onState] = collect();
     c.on('connectionStateChanged', onState);
-    server.proc.kill('SIGSTOP');
+    await server.pause();
     try {
       await waitFor(() => states.includes(ConnectionState.RECONNECTING), { timeout: 3000, what: 'RECONNECTING' });
     } finally {
-      server.proc.kill('SIGCONT');
+      server.resume();
     }
     await waitFor(() => c.getConnectionState() === ConnectionState.OPEN, { timeout: 5000, what: 'OPEN again' });
   });
@@ -121,11 +121,11 @@ describe('connection life', () => {
 
   test('requests time out with RequestTimeout', async () => {
     const c = await loggedIn(server.url, 'ann', { requestTimeoutMs: 50, heartbeatMs: -1 });
-    server.proc.kill('SIGSTOP');
+    await server.pause();
     try {
       await assert.rejects(c.record.has('x'), (e) => e.name === 'RequestTimeout');
     } finally {
-      server.proc.kill('SIGCONT');
+      server.resume();
     }
   });
 

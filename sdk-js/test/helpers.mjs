@@ -2,7 +2,7 @@
 // make clients over the `ws` WebSocket, and wait for conditions with bounded
 // time.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -135,6 +135,16 @@ export async function startServer({ wsPort, httpPort, args = [], config, dataDir
       await exited;
       clearTimeout(timer);
     },
+    /** pause stops the server process (SIGSTOP) and waits until it is
+     * stopped: its sockets stay open but nothing is answered. */
+    async pause() {
+      proc.kill('SIGSTOP');
+      await waitFor(() => procState(proc.pid) === 'T', { timeout: 5000, what: 'server stopped' });
+    },
+    /** resume continues a paused server (SIGCONT). */
+    resume() {
+      proc.kill('SIGCONT');
+    },
     /** kill ends the server at once (SIGKILL) and waits. */
     async kill() {
       if (dead) return;
@@ -143,6 +153,16 @@ export async function startServer({ wsPort, httpPort, args = [], config, dataDir
     },
   };
   return server;
+}
+
+// procState returns the state letter of a Linux process (R, S, T, ...).
+function procState(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return '';
+  }
 }
 
 /** Clients made by client(); closeClients closes them all. */
