@@ -47,5 +47,7 @@ export type { AnonymousRecord, AnonymousRecordEvents } from './record/anonymous'
 export type { PathCallback } from './record/core';
 export type { List, ListCallback, ListEvents } from './record/list';
 export { MergeStrategy } from './record/merge';
-export type { Record, RecordEvents } from './record/record';
+// EddyRecord is Record under a name that does not shadow TypeScript's
+// Record<K, V> utility type.
+export type { Record, Record as EddyRecord, RecordEvents } from './record/record';
 export type { MakeOptions, RpcProvider, RpcResponse } from './rpc';
