@@ -448,6 +448,9 @@ func (r *localRecord) opError(err error) error {
 // document is the server's at that version (the server then omits the
 // data if nothing changed), else with none.
 func (r *localRecord) sendReadLocked(cn *conn.Conn, full bool) {
+	if cn == nil {
+		return
+	}
 	var known int64
 	if !full && r.state == stResync && r.preVersion == r.confirmed {
 		known = r.preVersion

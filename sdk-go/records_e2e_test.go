@@ -322,9 +322,14 @@ func TestRecordsSharedHandles(t *testing.T) {
 	s2.expect(t, "3")
 	s1.quiet(t)
 
-	// After the last Discard the client no longer follows the record; a new
-	// Get reads it afresh.
+	if n := srv.Records().Subscribers("shared"); n != 2 {
+		t.Fatalf("%d server subscribers with one handle discarded, want 2", n)
+	}
+
+	// After the last Discard the client no longer follows the record (the
+	// server drops its subscription); a new Get reads it afresh.
 	h2.Discard()
+	eventually(t, "server unsubscription", func() bool { return srv.Records().Subscribers("shared") == 1 })
 	if err := rb.SetPath(ctx, "k", 4); err != nil {
 		t.Fatal(err)
 	}
