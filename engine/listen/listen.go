@@ -80,11 +80,15 @@ type Subscriptions interface {
 // Registry holds the listeners of one topic and the provider state of
 // every subscribed name that matches one of them.
 type Registry struct {
-	topic     fb.Topic
-	subs      Subscriptions
-	mu        sync.Mutex                  // serialises writers of listeners
-	listeners atomic.Pointer[[]*listener] // copy-on-write, registration order
-	names     [shard.Count]nameShard
+	// onProvider, when set, hears when a name gains or loses its accepted
+	// provider; it runs under the name's shard lock and must only queue
+	// messages.
+	onProvider func(name string, has bool)
+	topic      fb.Topic
+	subs       Subscriptions
+	mu         sync.Mutex                  // serialises writers of listeners
+	listeners  atomic.Pointer[[]*listener] // copy-on-write, registration order
+	names      [shard.Count]nameShard
 }
 
 type nameShard struct {
@@ -221,6 +225,9 @@ func (r *Registry) Accept(p *Peer, name, pattern string) error {
 	switch {
 	case st != nil && st.pending == l:
 		st.provider, st.pending = l, nil
+		if r.onProvider != nil {
+			r.onProvider(name, true)
+		}
 	case st != nil && st.provider == l:
 		// accepting twice is harmless
 	default:
@@ -330,6 +337,9 @@ func (r *Registry) dropLocked(sh *nameShard, name string, st *state) {
 	if st.provider != nil {
 		r.send(st.provider, fb.ActionSubscriptionRemoved, name)
 		forget(st.provider, name)
+		if r.onProvider != nil {
+			r.onProvider(name, false)
+		}
 	}
 	if st.pending != nil {
 		forget(st.pending, name)
@@ -378,6 +388,9 @@ func (r *Registry) remove(l *listener) {
 		if st.provider == l {
 			// The provider left: a new round, in which anyone may be asked.
 			st.provider = nil
+			if r.onProvider != nil {
+				r.onProvider(name, false)
+			}
 			for _, x := range st.tried {
 				if x != l {
 					forget(x, name)
@@ -408,6 +421,21 @@ func (r *Registry) send(l *listener, action fb.Action, name string) {
 	*bp = msg.Append((*bp)[:0], &msg.Msg{Topic: r.topic, Action: action, Name: name, Path: l.pattern})
 	_ = l.peer.conn.Send(*bp)
 	bufs.Put(bp)
+}
+
+// OnProvider installs fn to hear when a name gains (has) or loses its
+// accepted provider. Call it before the registry is used. fn runs under the
+// name's shard lock, so it must not call back into the registry; queueing
+// messages is fine.
+func (r *Registry) OnProvider(fn func(name string, has bool)) { r.onProvider = fn }
+
+// HasProvider reports whether name has an accepted provider now.
+func (r *Registry) HasProvider(name string) bool {
+	sh := &r.names[shard.Index(name)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	st := sh.m[name]
+	return st != nil && st.provider != nil
 }
 
 // Stats counts what the registry holds, for tests and metrics.

@@ -295,3 +295,47 @@ func (e *Entry) Snapshot() (version int64, data []byte, exists bool) {
 	defer e.mu.Unlock()
 	return e.version, e.data, e.exists
 }
+
+// Count returns the number of subscribers of name; with Names it lets the
+// listen registry serve records.
+func (t *Table) Count(name string) int { return t.Subscribers(name) }
+
+// Names calls fn for every record in memory that has subscribers. No table
+// lock is held while fn runs.
+func (t *Table) Names(fn func(name string)) {
+	var batch []*Entry
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for _, e := range sh.m {
+			batch = append(batch, e)
+		}
+		sh.mu.Unlock()
+		for _, e := range batch {
+			e.mu.Lock()
+			n := len(e.subs)
+			e.mu.Unlock()
+			if n > 0 {
+				fn(e.name)
+			}
+		}
+		batch = batch[:0]
+	}
+}
+
+// Broadcast delivers payload to every subscriber of name (when it is in
+// memory), in order with the record's changes.
+func (t *Table) Broadcast(name string, payload []byte) {
+	sh := &t.shards[shard.Index(name)]
+	sh.mu.Lock()
+	e := sh.m[name]
+	sh.mu.Unlock()
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.subs {
+		s.Deliver(payload)
+	}
+}

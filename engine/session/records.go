@@ -28,6 +28,8 @@ func (s *Session) record(v *msg.View) {
 		s.recordOp(v, e)
 	case fb.ActionSubscribe:
 		s.recordSubscribe(v)
+	case fb.ActionListen, fb.ActionUnlisten, fb.ActionListenAccept, fb.ActionListenReject:
+		s.recordListen(v)
 	case fb.ActionUnsubscribe:
 		id := v.Id()
 		eachName(v, func(name []byte) bool {
@@ -35,7 +37,9 @@ func (s *Session) record(v *msg.View) {
 				key := string(name)
 				delete(s.records, key)
 				s.subscriptions--
-				s.m.cfg.Records.Unsubscribe(key, s)
+				if s.m.cfg.Records.Unsubscribe(key, s) {
+					s.m.recordUnsubscribed(key)
+				}
 			}
 			return true
 		})
@@ -118,7 +122,7 @@ func (s *Session) recordOp(v *msg.View, e *record.Entry) {
 			s.m.cfg.Records.Create(e)
 		}
 		known := v.Version()
-		_, ok := e.Read(s, true, func(version int64, data []byte, _ bool) {
+		first, ok := e.Read(s, true, func(version int64, data []byte, _ bool) {
 			out := msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionReadResult, ID: id, Name: name, Version: version, HasVersion: true}
 			if known <= 0 || known < version {
 				out.Data = data
@@ -130,6 +134,10 @@ func (s *Session) recordOp(v *msg.View, e *record.Entry) {
 			return
 		}
 		s.trackRecord(name)
+		if first {
+			s.m.recordSubscribed(name)
+		}
+		s.tellProvider(name)
 	case fb.ActionHas, fb.ActionHead, fb.ActionSnapshot:
 		version, data, exists := e.Snapshot()
 		out := msg.Msg{Topic: fb.TopicRecord, ID: id, Name: name, HasVersion: true}
@@ -176,6 +184,7 @@ func (s *Session) recordOp(v *msg.View, e *record.Entry) {
 			delete(s.records, name)
 			s.subscriptions--
 		}
+		s.m.recordUnsubscribed(name) // every subscription went with the record
 	default:
 		s.recordWrite(v, e)
 	}
@@ -329,13 +338,18 @@ func (s *Session) recordSubscribe(v *msg.View) {
 			ok = false
 			return false
 		}
-		if _, alive := e.Subscribe(s); !alive {
+		first, alive := e.Subscribe(s)
+		if !alive {
 			delete(s.records, e.Name())
 			s.subscriptions--
 			s.replay(append([]byte(nil), v.Bytes()...))
 			ok = false
 			return false
 		}
+		if first {
+			s.m.recordSubscribed(e.Name())
+		}
+		s.tellProvider(e.Name())
 		return true
 	})
 	if ok {

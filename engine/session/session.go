@@ -89,6 +89,8 @@ type Config struct {
 	RPC         *rpc.Table
 	Presence    *presence.Table
 	EventListen *listen.Registry
+	// RecordListen serves record listening; nil answers UnknownAction.
+	RecordListen *listen.Registry
 
 	// Go runs f on a new goroutine owned by the server; it returns false
 	// once the server is shutting down.
@@ -157,23 +159,24 @@ type Session struct {
 	lastPing   time.Time
 
 	// Loop-only.
-	id            Identity
-	failedLogins  int
-	subscriptions int // over all topics, for MaxSubscriptions
-	events        map[string]struct{}
-	rpcPeer       *rpc.Peer
-	presencePeer  *presence.Peer
-	eventListener *listen.Peer
-	records       map[string]struct{}
-	rateWindow    int64 // unix second of the current rate window
-	rateCount     int
-	vuser         valve.User    // the identity permission rules see
-	vreq          valve.Request // reused for every check
-	approved      approval      // granted off the loop for the message being replayed
-	replaying     bool          // OnMessage is running a replayed message
-	view          msg.View
-	scratch       []byte
-	out           msg.Msg
+	id             Identity
+	failedLogins   int
+	subscriptions  int // over all topics, for MaxSubscriptions
+	events         map[string]struct{}
+	rpcPeer        *rpc.Peer
+	presencePeer   *presence.Peer
+	eventListener  *listen.Peer
+	recordListener *listen.Peer
+	records        map[string]struct{}
+	rateWindow     int64 // unix second of the current rate window
+	rateCount      int
+	vuser          valve.User    // the identity permission rules see
+	vreq           valve.Request // reused for every check
+	approved       approval      // granted off the loop for the message being replayed
+	replaying      bool          // OnMessage is running a replayed message
+	view           msg.View
+	scratch        []byte
+	out            msg.Msg
 }
 
 const (
@@ -224,7 +227,9 @@ func (m *Manager) OnClose(c *netloop.Conn, _ error) {
 	s.closePresence()
 	s.closeListen()
 	for name := range s.records {
-		m.cfg.Records.Unsubscribe(name, s)
+		if m.cfg.Records.Unsubscribe(name, s) {
+			m.recordUnsubscribed(name)
+		}
 	}
 	s.records = nil
 	sh := &m.all[shardOf(s)]
