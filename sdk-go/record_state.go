@@ -620,14 +620,18 @@ func (r *localRecord) mergeDone(fn MergeFunc, version int64, remote, merged []by
 	if r.state != stMerging {
 		return
 	}
-	if !r.missed && r.remoteVersion != version && r.remerges < MaxMergeAttempts {
-		// The server moved on while fn ran: merge with its newer document
-		// (followed from the changes received meanwhile).
-		r.remerges++
-		r.startMergeLocked(fn)
-		return
+	if moved := r.remoteVersion != version; moved {
+		if !r.missed && r.remerges < MaxMergeAttempts {
+			// The server moved on while fn ran: merge with its newer
+			// document (followed from the changes received meanwhile).
+			r.remerges++
+			r.startMergeLocked(fn)
+			return
+		}
+		// merged is based on an older document than the server's: it is
+		// not written; the record is read and merged again.
+		r.missed = true
 	}
-	version, remote = r.remoteVersion, r.remote
 	visible := r.data
 	if err == nil && (jsonpath.Valid(merged) != nil || !isContainer(merged)) {
 		err = errors.New("merge result is not a JSON object or array")
@@ -653,10 +657,27 @@ func (r *localRecord) adoptLocked(version int64, doc, visible []byte) {
 	}
 	r.settleWaitersLocked(werr)
 	r.version, r.confirmed, r.attempts = version, version, 0
-	r.finishLocked(doc, visible)
-	if missed && r.state == stSynced {
-		r.resyncLocked(r.conn)
+	if !missed {
+		r.finishLocked(doc, visible)
+		return
 	}
+	// Changes after version were ignored while a merge function ran: read
+	// them before sending the queued writes.
+	r.state, r.missed, r.read = stResync, false, nil
+	r.pre, r.preVersion = doc, version
+	r.data = withQueued(doc, r.queued)
+	r.notifyLocked(visible, r.data, nil, false)
+	r.resyncLocked(r.rs.c.cur.Load())
+}
+
+// withQueued returns doc with the queued writes applied.
+func withQueued(doc []byte, queued []writeOp) []byte {
+	for i := range queued {
+		if next, _, err := applyOp(doc, &queued[i]); err == nil {
+			doc = next
+		}
+	}
+	return doc
 }
 
 // writeMergedLocked writes merged over remote as version+1 (or keeps
@@ -698,12 +719,7 @@ func (r *localRecord) writeMergedLocked(cn *conn.Conn, version int64, remote, me
 	r.version, r.confirmed = version+1, version
 	r.state, r.mergeAck, r.missed = stMergeWait, wa, false
 	r.pre, r.preVersion = merged, version+1
-	doc := merged
-	for i := range r.queued {
-		if next, _, err := applyOp(doc, &r.queued[i]); err == nil {
-			doc = next
-		}
-	}
+	doc := withQueued(merged, r.queued)
 	r.data = doc
 	r.notifyLocked(visible, doc, nil, false)
 }
