@@ -62,7 +62,7 @@ type hubFixture struct {
 	wg      sync.WaitGroup
 }
 
-func newHubFixture(t *testing.T, history int) *hubFixture {
+func newHubFixture(t testing.TB, history int) *hubFixture {
 	t.Helper()
 	f := &hubFixture{events: event.New()}
 	spawn := func(_ string, fn func()) bool {
