@@ -17,17 +17,68 @@ import (
 )
 
 // Records is the client's record API (Client.Record): named JSON documents
-// with versions, kept in step with the server and with every other client
-// that holds them.
+// (objects or arrays) with versions, kept in step with the server and with
+// every other client that holds them.
 //
-// Get returns a handle to a local copy of the record, subscribed on the
-// server. Several Gets of one name share one copy; it is released (and the
-// server subscription with it) when the last handle is discarded. Local
-// writes change the copy at once and go to the server as the next version;
-// changes by other writers arrive in version order. See Record for the
-// details, and the package documentation for conflicts and reconnection.
+// # Holding records
 //
-// Has, Head, Snapshot and SetData work without holding the record.
+// Get returns a handle to the client's copy of a record, subscribed on the
+// server (Record/Read). Several Gets of one name share one copy; it is
+// released, and the server subscription with it, when the last handle is
+// discarded (Record/Unsubscribe). Has, Head, Snapshot, SetData and
+// EraseData work without holding the record. GetList wraps a record
+// holding an array of names; GetAnonymousRecord gives a handle whose name
+// can change.
+//
+// # Writes and changes
+//
+// A write (Record.Set, SetPath, Erase) changes the local copy at once, and
+// this client's path subscriptions whose values changed fire; it is sent as
+// version local+1 (Update for the whole document, Patch for a path,
+// ErasePath). A change from another writer is applied when its version is
+// local+1; an older one is ignored; after a gap the record is read again
+// and the copy replaced. Path subscriptions fire only when the value at
+// their path changed (deep comparison), once per change, in version order,
+// on the client's callback goroutine.
+//
+// # Conflicts
+//
+// A write whose version another writer took first is answered with
+// VersionExists. The client then reads the record again (or takes the
+// server's document from the VersionExists of a merge write) and resolves
+// the conflict with the record's MergeStrategy: RemoteWins (the default)
+// keeps the server's document and drops the local changes that had not
+// landed; LocalWins writes the local document as the next version;
+// MergeWith(fn) writes what fn returns. Writes made meanwhile are queued
+// and sent after, on top. A merge write that conflicts again is merged
+// again, at most MaxMergeAttempts times in a row; then the server's
+// document is kept and an *Error matching ErrVersionConflict goes to the
+// error handler. A write the server refuses (permissions, for example) is
+// reported to the error handler (or to its SetWithAck caller) and the
+// record is read again: the server's document replaces the local one.
+//
+// # Reconnecting
+//
+// After a reconnect every held record is read again before the client
+// reports Open, naming the version it holds so that the server omits the
+// document when nothing changed; the copy is then replaced or merged (when
+// it holds writes the server may not have received) and the path
+// subscriptions whose values changed fire. Writes made while disconnected
+// are applied locally and queued (at most MaxQueuedWrites per record), and
+// sent once the record has been read again, on top of the server's
+// document. Get waits for the connection; Has, Head, Snapshot, SetData,
+// EraseData and Delete return ErrNotConnected while it is down.
+//
+// # Deleting
+//
+// Record.Delete deletes the record on the server; other holders are told.
+// Either way every handle's OnDelete callbacks run, writes fail with
+// ErrRecordDeleted, and a later Get starts a new record at version 0.
+//
+// Every method is safe from any goroutine, callbacks included; but a call
+// that waits (Get, SetWithAck, Delete...) from a callback holds up the
+// callback goroutine, and with it every other callback and MergeWith
+// function, until it returns.
 type Records struct {
 	c     *Client
 	merge mergeRules
