@@ -160,6 +160,13 @@ func (h *Record) write(ctx context.Context, kind opKind, path string, value any,
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("eddy: write %q: %w", r.name, ctx.Err())
+	case <-r.rs.c.done: // stopped with the write still queued
+		select {
+		case err := <-op.ack.ch:
+			return err
+		default:
+			return ErrClosed
+		}
 	}
 }
 
