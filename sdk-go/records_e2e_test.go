@@ -1085,3 +1085,39 @@ func testLogger(who string) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("client", who)
 }
+
+// TestRecordsServerLostData restarts a server that kept nothing (memory
+// store): on reconnect the client's version is ahead of the server's, so
+// it fetches the server's document and takes it.
+func TestRecordsServerLostData(t *testing.T) {
+	srv := enginetest.Start(t, func(o *engine.Options) { o.HTTP.Addr = "off" })
+	tcpAddr, wsAddr := srv.TCPAddr(), srv.WSAddr()
+	ctx := testCtx(t)
+	a := recDial(t, recAddr(srv, "tcp"), eddy.WithReconnect(50*time.Millisecond, 100*time.Millisecond))
+	ra := getRecord(t, a, "volatile")
+	if err := ra.Set(ctx, map[string]any{"k": "v", "n": 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ra.SetWithAck(ctx, "n", 4); err != nil {
+		t.Fatal(err)
+	}
+	k := newValues()
+	ra.Subscribe("k", k.fn)
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		t.Fatal(err)
+	}
+	enginetest.Start(t, func(o *engine.Options) { o.HTTP.Addr, o.Net.TCPAddr, o.Net.WSAddr = "off", tcpAddr, wsAddr })
+	k.expect(t, "<nil>")
+	if ra.Version() != 0 || string(ra.Get("")) != "{}" {
+		t.Fatalf("after the server lost the record: v%d %s", ra.Version(), ra.Get(""))
+	}
+	if err := ra.SetWithAck(ctx, "k", "again"); err != nil {
+		t.Fatal(err)
+	}
+	k.expect(t, `"again"`)
+	if ra.Version() != 1 {
+		t.Fatalf("version %d after a write on the new server", ra.Version())
+	}
+}
