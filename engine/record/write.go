@@ -44,6 +44,9 @@ type Write struct {
 	Expect int64
 	// Done, when set, runs once the write is durable (or failed to be).
 	Done func(version int64, err error)
+	// Delivered is set by Apply to the number of subscribers the change
+	// was delivered to.
+	Delivered int
 }
 
 // Error is a refused write: Code says why; for CodeVersionExists Version and
@@ -122,6 +125,7 @@ func (t *Table) Apply(e *Entry, w *Write, scratch []byte) (int64, []byte, error)
 	for _, s := range e.subs {
 		if s != w.Writer {
 			s.Deliver(scratch)
+			w.Delivered++
 		}
 	}
 	var done func(error)

@@ -56,6 +56,10 @@ type Config struct {
 	Tick time.Duration
 	// Now is the clock; default time.Now. Tests drive deadlines with it.
 	Now func() time.Time
+	// OnTimeout, when set, is called for every request that fails on a
+	// deadline: accept is true for the accept timeout, false for the
+	// response timeout. It runs under a table lock and must be cheap.
+	OnTimeout func(accept bool)
 }
 
 // wheelSlots per shard: 64 slots of 10ms make a 640ms revolution; longer
@@ -468,6 +472,9 @@ func (t *Table) Expire(now time.Time) {
 
 func (t *Table) expireLocked(sh *requestShard, r *request, now time.Time) {
 	if r.accepted {
+		if t.cfg.OnTimeout != nil {
+			t.cfg.OnTimeout(false)
+		}
 		t.failLocked(sh, r, protocol.CodeRpcResponseTimeout, "after "+r.responseTimeout.String())
 		putRequest(r)
 		return
@@ -475,6 +482,9 @@ func (t *Table) expireLocked(sh *requestShard, r *request, now time.Time) {
 	t.unassignLocked(r)
 	if t.routeLocked(sh, r, now) {
 		return
+	}
+	if t.cfg.OnTimeout != nil {
+		t.cfg.OnTimeout(true)
 	}
 	t.failLocked(sh, r, protocol.CodeRpcAcceptTimeout, "after "+r.acceptTimeout.String())
 	putRequest(r)

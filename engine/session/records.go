@@ -237,6 +237,7 @@ func (s *Session) recordWrite(v *msg.View, e *record.Entry) {
 	var err error
 	_, s.scratch, err = s.m.cfg.Records.Apply(e, &w, s.scratch)
 	if err == nil {
+		s.m.cfg.Metrics.Deliveries(fb.TopicRecord, w.Delivered)
 		return
 	}
 	if errors.Is(err, errDenied) {
