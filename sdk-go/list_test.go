@@ -31,14 +31,14 @@ func TestDiffEntries(t *testing.T) {
 			return strings.Fields(s)
 		}
 		removed, added, moved := diffEntries(split(tc.old), split(tc.new))
-		got := join(removed) + "|" + join(added) + "|" + join(moved)
+		got := joinEntries(removed) + "|" + joinEntries(added) + "|" + joinEntries(moved)
 		if got != tc.want {
 			t.Errorf("diff(%q, %q) = %q, want %q", tc.old, tc.new, got, tc.want)
 		}
 	}
 }
 
-func join(es []entryAt) string {
+func joinEntries(es []entryAt) string {
 	parts := make([]string, len(es))
 	for i, e := range es {
 		parts[i] = fmt.Sprintf("%s@%d", e.entry, e.index)
@@ -100,13 +100,13 @@ func TestDiffEntriesRandom(t *testing.T) {
 				still = append(still, e)
 			}
 		}
-		if !isSubsequence(still, rest) {
+		if !entriesSubsequence(still, rest) {
 			t.Fatalf("%v -> %v: unmoved %v out of order in %v", old, new, still, rest)
 		}
 	}
 }
 
-func isSubsequence(sub, seq []string) bool {
+func entriesSubsequence(sub, seq []string) bool {
 	i := 0
 	for _, s := range seq {
 		if i < len(sub) && sub[i] == s {

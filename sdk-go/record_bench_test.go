@@ -89,7 +89,7 @@ func (s *recordSink) serve(t transport.Transport) {
 			s.send(t, &msg.Msg{Topic: fb.TopicAuth, Action: fb.ActionLoginResult, ID: v.Id(), User: "bench"})
 		case fb.ActionRead:
 			s.send(t, &msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionReadResult, ID: v.Id(), Name: string(v.Name()),
-				HasVersion: true, Data: []byte(benchDoc)})
+				HasVersion: true, Data: []byte(recordBenchDoc)})
 		case fb.ActionPing:
 			s.send(t, &msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionPong, ID: v.Id()})
 		}
@@ -106,8 +106,8 @@ func (s *recordSink) waitWrites(b *testing.B, n int64) {
 	}
 }
 
-// benchDoc is a record of about 1 KiB: ten objects of a few fields.
-var benchDoc = func() string {
+// recordBenchDoc is a record of about 1 KiB: ten objects of a few fields.
+var recordBenchDoc = func() string {
 	m := map[string]any{}
 	for i := range 10 {
 		m[fmt.Sprintf("k%d", i)] = map[string]any{"x": i, "y": i * 2, "name": fmt.Sprintf("driver number %d", i),
@@ -126,7 +126,7 @@ func BenchmarkRecordSetPath(b *testing.B) {
 		value func(i int) any
 	}{
 		{"int", func(i int) any { return i }},
-		{"raw", func(i int) any { return rawInts[i&1] }},
+		{"raw", func(i int) any { return recordRawInts[i&1] }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			s := startRecordSink(b)
@@ -154,7 +154,7 @@ func BenchmarkRecordSetPath(b *testing.B) {
 	}
 }
 
-var rawInts = [2]json.RawMessage{json.RawMessage(`1`), json.RawMessage(`2`)}
+var recordRawInts = [2]json.RawMessage{json.RawMessage(`1`), json.RawMessage(`2`)}
 
 // BenchmarkRecordApplyPatch measures applying a Patch from another writer
 // (reader goroutine work: version check, patch, deciding which of 10 path
@@ -167,7 +167,7 @@ func BenchmarkRecordApplyPatch(b *testing.B) {
 	rs := c.Record
 	r := rs.acquire("bench/record")
 	r.mu.Lock()
-	r.state, r.data = stSynced, []byte(benchDoc)
+	r.state, r.data = stSynced, []byte(recordBenchDoc)
 	r.mu.Unlock()
 	h := &Record{r: r}
 	var calls atomic.Int64
@@ -180,7 +180,7 @@ func BenchmarkRecordApplyPatch(b *testing.B) {
 	var views [2]msg.View
 	for i := range views {
 		p := msg.Append(nil, &msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionPatch, Name: "bench/record",
-			Path: "k3.x", Data: rawInts[i], Version: 1, HasVersion: true})
+			Path: "k3.x", Data: recordRawInts[i], Version: 1, HasVersion: true})
 		if err := views[i].Reset(p); err != nil {
 			b.Fatal(err)
 		}

@@ -48,15 +48,15 @@ func recDial(t *testing.T, addr string, opts ...eddy.Option) *eddy.Client {
 	return c
 }
 
-func testCtx(t *testing.T) context.Context {
+func recCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func getRecord(t *testing.T, c *eddy.Client, name string) *eddy.Record {
+func recGet(t *testing.T, c *eddy.Client, name string) *eddy.Record {
 	t.Helper()
-	r, err := c.Record.Get(testCtx(t), name)
+	r, err := c.Record.Get(recCtx(t), name)
 	if err != nil {
 		t.Fatalf("Get(%q): %v", name, err)
 	}
@@ -64,14 +64,14 @@ func getRecord(t *testing.T, c *eddy.Client, name string) *eddy.Record {
 	return r
 }
 
-// values collects what one path subscription receives ("<nil>" for nil).
-type values struct {
+// recValues collects what one path subscription receives ("<nil>" for nil).
+type recValues struct {
 	ch chan string
 }
 
-func newValues() *values { return &values{ch: make(chan string, 10000)} }
+func newRecValues() *recValues { return &recValues{ch: make(chan string, 10000)} }
 
-func (v *values) fn(b json.RawMessage) {
+func (v *recValues) fn(b json.RawMessage) {
 	if b == nil {
 		v.ch <- "<nil>"
 		return
@@ -79,7 +79,7 @@ func (v *values) fn(b json.RawMessage) {
 	v.ch <- string(b)
 }
 
-func (v *values) next(t *testing.T) string {
+func (v *recValues) next(t *testing.T) string {
 	t.Helper()
 	select {
 	case s := <-v.ch:
@@ -90,17 +90,17 @@ func (v *values) next(t *testing.T) string {
 	}
 }
 
-func (v *values) expect(t *testing.T, want ...string) {
+func (v *recValues) expect(t *testing.T, want ...string) {
 	t.Helper()
 	for _, w := range want {
-		if got := v.next(t); !jsonEqual(got, w) {
+		if got := v.next(t); !recJSONEqual(got, w) {
 			t.Fatalf("subscription got %s, want %s", got, w)
 		}
 	}
 }
 
 // quiet asserts the subscription is not called for a while.
-func (v *values) quiet(t *testing.T) {
+func (v *recValues) quiet(t *testing.T) {
 	t.Helper()
 	select {
 	case s := <-v.ch:
@@ -109,15 +109,15 @@ func (v *values) quiet(t *testing.T) {
 	}
 }
 
-func jsonEqual(a, b string) bool {
+func recJSONEqual(a, b string) bool {
 	if a == "<nil>" || b == "<nil>" {
 		return a == b
 	}
 	return jsonpath.Equal([]byte(a), []byte(b))
 }
 
-// eventually polls cond until it holds.
-func eventually(t *testing.T, what string, cond func() bool) {
+// recEventually polls cond until it holds.
+func recEventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -132,7 +132,7 @@ func TestRecordsEndToEnd(t *testing.T) {
 	srv := enginetest.Start(t, nil)
 	for _, transport := range recTransports {
 		t.Run(transport, func(t *testing.T) {
-			ctx := testCtx(t)
+			ctx := recCtx(t)
 			name := "driver/" + transport
 			a := recDial(t, recAddr(srv, transport))
 			b := recDial(t, recAddr(srv, "tcp"))
@@ -150,17 +150,17 @@ func TestRecordsEndToEnd(t *testing.T) {
 			}
 
 			// Get creates {} at version 0.
-			ra := getRecord(t, a, name)
+			ra := recGet(t, a, name)
 			if ra.Version() != 0 || string(ra.Get("")) != "{}" || ra.Name() != name {
 				t.Fatalf("new record: v%d %s", ra.Version(), ra.Get(""))
 			}
-			rb := getRecord(t, b, name)
-			pos, x, nm, whole := newValues(), newValues(), newValues(), newValues()
+			rb := recGet(t, b, name)
+			pos, x, nm, whole := newRecValues(), newRecValues(), newRecValues(), newRecValues()
 			rb.Subscribe("position", pos.fn)
 			rb.Subscribe("position.x", x.fn)
 			rb.Subscribe("name", nm.fn)
 			rb.Subscribe("", whole.fn)
-			own := newValues()
+			own := newRecValues()
 			ra.Subscribe("position.x", own.fn)
 
 			// Whole write: every subscription whose value changed fires,
@@ -168,7 +168,7 @@ func TestRecordsEndToEnd(t *testing.T) {
 			if err := ra.Set(ctx, map[string]any{"name": "John", "position": map[string]any{"x": 4234, "y": 2454}}); err != nil {
 				t.Fatal(err)
 			}
-			if ra.Version() != 1 || !jsonEqual(string(ra.Get("position")), `{"x":4234,"y":2454}`) {
+			if ra.Version() != 1 || !recJSONEqual(string(ra.Get("position")), `{"x":4234,"y":2454}`) {
 				t.Fatalf("local copy after Set: v%d %s", ra.Version(), ra.Get(""))
 			}
 			own.expect(t, `4234`)
@@ -186,7 +186,7 @@ func TestRecordsEndToEnd(t *testing.T) {
 			pos.expect(t, `{"x":4244,"y":2454}`)
 			whole.expect(t, `{"name":"John","position":{"x":4244,"y":2454}}`)
 			nm.quiet(t)
-			eventually(t, "version 2 at b", func() bool { return rb.Version() == 2 })
+			recEventually(t, "version 2 at b", func() bool { return rb.Version() == 2 })
 
 			// Writing the same value again changes nothing and sends nothing.
 			if err := ra.SetPath(ctx, "position.x", 4244); err != nil {
@@ -206,7 +206,7 @@ func TestRecordsEndToEnd(t *testing.T) {
 			if err := ra.SetPath(ctx, "a.b[0].c", true); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "version 5 at b", func() bool { return rb.Version() == 5 })
+			recEventually(t, "version 5 at b", func() bool { return rb.Version() == 5 })
 			if got := string(rb.Get("tags")); got != `[null,null,"c"]` {
 				t.Fatalf("tags at b: %s", got)
 			}
@@ -220,11 +220,11 @@ func TestRecordsEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			pos.expect(t, `{"x":4244}`)
-			eventually(t, "erase at a", func() bool { return ra.Get("position.y") == nil && ra.Version() == 6 })
+			recEventually(t, "erase at a", func() bool { return ra.Get("position.y") == nil && ra.Version() == 6 })
 			if err := rb.EraseWithAck(ctx, "tags[0]"); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "erase of an element at a", func() bool { return string(ra.Get("tags")) == `[null,"c"]` })
+			recEventually(t, "erase of an element at a", func() bool { return string(ra.Get("tags")) == `[null,"c"]` })
 
 			// Has, Head, Snapshot agree with the holders.
 			if ok, err := o.Record.Has(ctx, name); err != nil || !ok {
@@ -243,7 +243,7 @@ func TestRecordsEndToEnd(t *testing.T) {
 			if err := o.Record.SetData(ctx, name, "speed", 30); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "SetData at a and b", func() bool {
+			recEventually(t, "SetData at a and b", func() bool {
 				return string(ra.Get("speed")) == "30" && string(rb.Get("speed")) == "30" && ra.Version() == 8 && rb.Version() == 8
 			})
 			if err := a.Record.SetData(ctx, name, "owner", "a"); err != nil {
@@ -271,11 +271,11 @@ func TestRecordsEndToEnd(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			eventually(t, "counter at a", func() bool { return string(ra.Get("counter")) == "19" })
+			recEventually(t, "counter at a", func() bool { return string(ra.Get("counter")) == "19" })
 			if err := ra.SetWithAck(ctx, "counter", 100); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "counter at b", func() bool { return string(rb.Get("counter")) == "100" })
+			recEventually(t, "counter at b", func() bool { return string(rb.Get("counter")) == "100" })
 			if ra.Version() != rb.Version() || !jsonpath.Equal(ra.Get(""), rb.Get("")) {
 				t.Fatalf("copies differ: a v%d %s, b v%d %s", ra.Version(), ra.Get(""), rb.Version(), rb.Get(""))
 			}
@@ -293,12 +293,12 @@ func TestRecordsEndToEnd(t *testing.T) {
 
 func TestRecordsSharedHandles(t *testing.T) {
 	srv := enginetest.Start(t, nil)
-	ctx := testCtx(t)
+	ctx := recCtx(t)
 	a := recDial(t, recAddr(srv, "tcp"))
 	b := recDial(t, recAddr(srv, "tcp"))
-	h1 := getRecord(t, a, "shared")
-	h2 := getRecord(t, a, "shared")
-	s1, s2 := newValues(), newValues()
+	h1 := recGet(t, a, "shared")
+	h2 := recGet(t, a, "shared")
+	s1, s2 := newRecValues(), newRecValues()
 	h1.Subscribe("k", s1.fn)
 	h2.Subscribe("k", s2.fn)
 	if err := h1.SetWithAck(ctx, "k", 1); err != nil {
@@ -315,7 +315,7 @@ func TestRecordsSharedHandles(t *testing.T) {
 	if err := h1.SetPath(ctx, "k", 2); !errors.Is(err, eddy.ErrRecordDiscarded) {
 		t.Fatalf("write on a discarded handle: %v", err)
 	}
-	rb := getRecord(t, b, "shared")
+	rb := recGet(t, b, "shared")
 	if err := rb.SetPath(ctx, "k", 3); err != nil {
 		t.Fatal(err)
 	}
@@ -329,12 +329,12 @@ func TestRecordsSharedHandles(t *testing.T) {
 	// After the last Discard the client no longer follows the record (the
 	// server drops its subscription); a new Get reads it afresh.
 	h2.Discard()
-	eventually(t, "server unsubscription", func() bool { return srv.Records().Subscribers("shared") == 1 })
+	recEventually(t, "server unsubscription", func() bool { return srv.Records().Subscribers("shared") == 1 })
 	if err := rb.SetPath(ctx, "k", 4); err != nil {
 		t.Fatal(err)
 	}
 	s2.quiet(t)
-	h3 := getRecord(t, a, "shared")
+	h3 := recGet(t, a, "shared")
 	if string(h3.Get("k")) != "4" || h3.Version() != 3 {
 		t.Fatalf("fresh Get: %s v%d", h3.Get("k"), h3.Version())
 	}
@@ -342,13 +342,13 @@ func TestRecordsSharedHandles(t *testing.T) {
 
 func TestRecordsSubscribeNowAndUnsubscribe(t *testing.T) {
 	srv := enginetest.Start(t, nil)
-	ctx := testCtx(t)
+	ctx := recCtx(t)
 	a := recDial(t, recAddr(srv, "tcp"))
-	ra := getRecord(t, a, "now")
+	ra := recGet(t, a, "now")
 	if err := ra.Set(ctx, map[string]any{"p": map[string]any{"q": 1}}); err != nil {
 		t.Fatal(err)
 	}
-	now, missing := newValues(), newValues()
+	now, missing := newRecValues(), newRecValues()
 	unsub := ra.SubscribeNow("p.q", now.fn)
 	ra.SubscribeNow("nothing.here", missing.fn)
 	now.expect(t, "1")
@@ -382,22 +382,22 @@ func TestRecordsDeleteWhileSubscribed(t *testing.T) {
 	srv := enginetest.Start(t, nil)
 	for _, transport := range recTransports {
 		t.Run(transport, func(t *testing.T) {
-			ctx := testCtx(t)
+			ctx := recCtx(t)
 			name := "doomed/" + transport
 			a := recDial(t, recAddr(srv, transport))
 			b := recDial(t, recAddr(srv, transport))
-			ra := getRecord(t, a, name)
-			rb := getRecord(t, b, name)
-			rb2 := getRecord(t, b, name)
+			ra := recGet(t, a, name)
+			rb := recGet(t, b, name)
+			rb2 := recGet(t, b, name)
 			if err := ra.SetWithAck(ctx, "v", 1); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "b sees the write", func() bool { return rb.Version() == 1 })
+			recEventually(t, "b sees the write", func() bool { return rb.Version() == 1 })
 			gone := make(chan string, 8)
 			ra.OnDelete(func() { gone <- "a" })
 			rb.OnDelete(func() { gone <- "b1" })
 			rb2.OnDelete(func() { gone <- "b2" })
-			vals := newValues()
+			vals := newRecValues()
 			rb.Subscribe("v", vals.fn)
 
 			if err := ra.Delete(ctx); err != nil {
@@ -429,14 +429,14 @@ func TestRecordsDeleteWhileSubscribed(t *testing.T) {
 				t.Fatalf("Head after delete: %d %v", v, err)
 			}
 			// A later Get starts over.
-			fresh := getRecord(t, b, name)
+			fresh := recGet(t, b, name)
 			if fresh.Version() != 0 || string(fresh.Get("")) != "{}" {
 				t.Fatalf("Get after delete: v%d %s", fresh.Version(), fresh.Get(""))
 			}
 			if err := fresh.SetWithAck(ctx, "v", 9); err != nil {
 				t.Fatal(err)
 			}
-			again := getRecord(t, a, name)
+			again := recGet(t, a, name)
 			if again.Version() != 1 || string(again.Get("v")) != "9" {
 				t.Fatalf("a's Get after delete: v%d %s", again.Version(), again.Get(""))
 			}
@@ -446,7 +446,7 @@ func TestRecordsDeleteWhileSubscribed(t *testing.T) {
 
 func TestRecordsBadInput(t *testing.T) {
 	srv := enginetest.Start(t, nil)
-	ctx := testCtx(t)
+	ctx := recCtx(t)
 	var errs []error
 	var mu sync.Mutex
 	a := recDial(t, recAddr(srv, "tcp"), eddy.WithErrorHandler(func(err error) {
@@ -467,7 +467,7 @@ func TestRecordsBadInput(t *testing.T) {
 	if err := a.Record.SetData(ctx, long, "a", 1); !errors.Is(err, eddy.ErrInvalidName) {
 		t.Fatalf("SetData of a too long name: %v", err)
 	}
-	r := getRecord(t, a, "bad")
+	r := recGet(t, a, "bad")
 	for _, tc := range []struct {
 		what string
 		err  error
@@ -496,7 +496,7 @@ func TestRecordsBadInput(t *testing.T) {
 		t.Fatal("Get of an invalid path returned a value")
 	}
 	r.Subscribe("a..b", func(json.RawMessage) { t.Error("subscription on an invalid path called") })
-	eventually(t, "invalid subscription reported", func() bool {
+	recEventually(t, "invalid subscription reported", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, e := range errs {
@@ -512,9 +512,9 @@ func TestRecordsBadInput(t *testing.T) {
 	}
 }
 
-// observer follows a record on the wire with a raw client, checking that
+// recObserver follows a record on the wire with a raw client, checking that
 // versions arrive contiguously and keeping the document they build.
-type observer struct {
+type recObserver struct {
 	t    *testing.T
 	c    *enginetest.Client
 	name string
@@ -526,15 +526,15 @@ type observer struct {
 	path    string
 }
 
-func newObserver(t *testing.T, srv *engine.Server, name, path string) *observer {
+func newRecObserver(t *testing.T, srv *engine.Server, name, path string) *recObserver {
 	c := enginetest.DialTCP(t, srv.TCPAddr()).Open()
 	c.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionRead, ID: 1, Name: name})
 	v := c.Expect(fb.TopicRecord, fb.ActionReadResult)
-	return &observer{t: t, c: c, name: name, version: v.Version(), doc: append([]byte(nil), v.DataBytes()...), path: path}
+	return &recObserver{t: t, c: c, name: name, version: v.Version(), doc: append([]byte(nil), v.DataBytes()...), path: path}
 }
 
 // follow reads changes until the observer reaches version.
-func (o *observer) follow(version int64) {
+func (o *recObserver) follow(version int64) {
 	t := o.t
 	t.Helper()
 	for o.version < version {
@@ -573,13 +573,13 @@ func (o *observer) follow(version int64) {
 	}
 }
 
-// settle waits until every holder has the server's version and document
+// recSettle waits until every holder has the server's version and document
 // and the observer has followed up to it, and returns the snapshot.
-func settle(t *testing.T, c *eddy.Client, name string, o *observer, holders ...*eddy.Record) eddy.Snapshot {
+func recSettle(t *testing.T, c *eddy.Client, name string, o *recObserver, holders ...*eddy.Record) eddy.Snapshot {
 	t.Helper()
-	ctx := testCtx(t)
+	ctx := recCtx(t)
 	var snap eddy.Snapshot
-	eventually(t, "holders to converge", func() bool {
+	recEventually(t, "holders to converge", func() bool {
 		s, err := c.Record.Snapshot(ctx, name)
 		if err != nil {
 			t.Fatal(err)
@@ -612,9 +612,9 @@ func TestRecordsConcurrentWritersRemoteWins(t *testing.T) {
 			name := "race/" + transport
 			a := recDial(t, recAddr(srv, transport))
 			b := recDial(t, recAddr(srv, transport))
-			ra := getRecord(t, a, name)
-			rb := getRecord(t, b, name)
-			obs := newObserver(t, srv, name, "pos")
+			ra := recGet(t, a, name)
+			rb := recGet(t, b, name)
+			obs := newRecObserver(t, srv, name, "pos")
 			const n = 150
 			acked := make([][]string, 2)
 			conflicts := make([]int, 2)
@@ -623,7 +623,7 @@ func TestRecordsConcurrentWritersRemoteWins(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					ctx := testCtx(t)
+					ctx := recCtx(t)
 					for i := range n {
 						val := fmt.Sprintf("w%d-%d", w, i)
 						var err error
@@ -650,7 +650,7 @@ func TestRecordsConcurrentWritersRemoteWins(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			snap := settle(t, a, name, obs, ra, rb)
+			snap := recSettle(t, a, name, obs, ra, rb)
 			t.Logf("final v%d, acked %d+%d, conflicts %d+%d", snap.Version, len(acked[0]), len(acked[1]), conflicts[0], conflicts[1])
 			// Every acknowledged write was accepted: the observer saw it.
 			for w := range acked {
@@ -700,20 +700,20 @@ func TestRecordsConcurrentWritersCustomMerge(t *testing.T) {
 			return json.Marshal(r)
 		}
 	}
-	a := recDial(t, recAddr(srv, "tcp"), eddy.WithMergeStrategy(eddy.MergeWith(union("a"))), eddy.WithLogger(testLogger("a")))
-	b := recDial(t, recAddr(srv, "ws"), eddy.WithLogger(testLogger("b")))
+	a := recDial(t, recAddr(srv, "tcp"), eddy.WithMergeStrategy(eddy.MergeWith(union("a"))), eddy.WithLogger(recLogger("a")))
+	b := recDial(t, recAddr(srv, "ws"), eddy.WithLogger(recLogger("b")))
 	b.Record.SetMergeStrategyPattern(regexp.MustCompile(`^sets/`), eddy.MergeWith(union("b")))
 	name := "sets/1"
-	ra := getRecord(t, a, name)
-	rb := getRecord(t, b, name)
-	obs := newObserver(t, srv, name, "")
+	ra := recGet(t, a, name)
+	rb := recGet(t, b, name)
+	obs := newRecObserver(t, srv, name, "")
 	const n = 60
 	var wg sync.WaitGroup
 	for w, h := range []*eddy.Record{ra, rb} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx := testCtx(t)
+			ctx := recCtx(t)
 			for i := range n {
 				// A little jitter: two writers at a human-ish pace that still
 				// collide often, rather than one starving the other.
@@ -733,7 +733,7 @@ func TestRecordsConcurrentWritersCustomMerge(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	snap := settle(t, a, name, obs, ra, rb)
+	snap := recSettle(t, a, name, obs, ra, rb)
 	var got map[string]int
 	if err := json.Unmarshal(snap.Data, &got); err != nil {
 		t.Fatal(err)
@@ -759,7 +759,7 @@ func TestRecordsConcurrentWritersCustomMerge(t *testing.T) {
 
 func TestRecordsLocalWins(t *testing.T) {
 	srv := enginetest.Start(t, nil)
-	ctx := testCtx(t)
+	ctx := recCtx(t)
 	var gaveUp sync.Map
 	a := recDial(t, recAddr(srv, "tcp"), eddy.WithErrorHandler(func(err error) {
 		if errors.Is(err, eddy.ErrVersionConflict) {
@@ -768,9 +768,9 @@ func TestRecordsLocalWins(t *testing.T) {
 	}))
 	a.Record.SetMergeStrategy("lw", eddy.LocalWins)
 	b := recDial(t, recAddr(srv, "tcp"))
-	ra := getRecord(t, a, "lw")
-	rb := getRecord(t, b, "lw")
-	obs := newObserver(t, srv, "lw", "")
+	ra := recGet(t, a, "lw")
+	rb := recGet(t, b, "lw")
+	obs := newRecObserver(t, srv, "lw", "")
 	// Both write as fast as they can until a conflict made a write its
 	// whole document over the server's (the only Updates on the wire: both
 	// writers only write paths).
@@ -793,7 +793,7 @@ func TestRecordsLocalWins(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		snap := settle(t, a, "lw", obs, ra, rb)
+		snap := recSettle(t, a, "lw", obs, ra, rb)
 		gaveUp.Range(func(k, _ any) bool { t.Fatalf("merge gave up: %v", k); return false })
 		// a never loses: its last write is on the server.
 		if v, _, _ := jsonpath.Get(snap.Data, "w0"); string(v) != fmt.Sprint(round*n+n) {
@@ -807,7 +807,7 @@ func TestRecordsLists(t *testing.T) {
 	srv := enginetest.Start(t, nil)
 	for _, transport := range recTransports {
 		t.Run(transport, func(t *testing.T) {
-			ctx := testCtx(t)
+			ctx := recCtx(t)
 			name := "drivers/" + transport
 			a := recDial(t, recAddr(srv, transport))
 			b := recDial(t, recAddr(srv, transport))
@@ -877,7 +877,7 @@ func TestRecordsLists(t *testing.T) {
 				t.Fatal(err)
 			}
 			expect("+driver/9@2", "=driver/3,driver/2,driver/9")
-			eventually(t, "a sees b's entry", func() bool {
+			recEventually(t, "a sees b's entry", func() bool {
 				return slices.Equal(la.Entries(), []string{"driver/3", "driver/2", "driver/9"})
 			})
 			if la.Version() != lb.Version() {
@@ -889,7 +889,7 @@ func TestRecordsLists(t *testing.T) {
 
 func TestRecordsAnonymous(t *testing.T) {
 	srv := enginetest.Start(t, nil)
-	ctx := testCtx(t)
+	ctx := recCtx(t)
 	a := recDial(t, recAddr(srv, "tcp"))
 	b := recDial(t, recAddr(srv, "ws"))
 	for i, n := range []string{"car/1", "car/2"} {
@@ -905,7 +905,7 @@ func TestRecordsAnonymous(t *testing.T) {
 	if anon.Get("color") != nil || anon.Name() != "" {
 		t.Fatal("anonymous record has data before SetName")
 	}
-	color := newValues()
+	color := newRecValues()
 	anon.Subscribe("color", color.fn)
 	names := make(chan string, 4)
 	anon.OnNameChanged(func(n string) { names <- n })
@@ -964,12 +964,12 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 	}
 	srv := enginetest.Start(t, pebble("", ""))
 	tcpAddr, wsAddr := srv.TCPAddr(), srv.WSAddr()
-	ctx := testCtx(t)
+	ctx := recCtx(t)
 	states := make(chan eddy.ConnectionState, 64)
 	a := recDial(t, recAddr(srv, "ws"), eddy.WithReconnect(300*time.Millisecond, 300*time.Millisecond),
 		eddy.WithConnectionStateHandler(func(s eddy.ConnectionState) { states <- s }))
-	ra := getRecord(t, a, "track")
-	rq := getRecord(t, a, "quiet")
+	ra := recGet(t, a, "track")
+	rq := recGet(t, a, "quiet")
 	if err := ra.Set(ctx, map[string]any{"lap": 1, "pos": map[string]any{"x": 1, "y": 1}, "same": "s"}); err != nil {
 		t.Fatal(err)
 	}
@@ -979,7 +979,7 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 	if err := rq.SetWithAck(ctx, "k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	lap, x, same, qv := newValues(), newValues(), newValues(), newValues()
+	lap, x, same, qv := newRecValues(), newRecValues(), newRecValues(), newRecValues()
 	ra.Subscribe("lap", lap.fn)
 	ra.Subscribe("pos.x", x.fn)
 	ra.Subscribe("same", same.fn)
@@ -1030,7 +1030,7 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 
 	srv2 := enginetest.Start(t, pebble(tcpAddr, wsAddr))
 	c := recDial(t, recAddr(srv2, "tcp"))
-	rc := getRecord(t, c, "track")
+	rc := recGet(t, c, "track")
 	if rc.Version() != 2 || string(rc.Get("pos.x")) != "2" {
 		t.Fatalf("after restart: v%d %s", rc.Version(), rc.Get(""))
 	}
@@ -1045,7 +1045,7 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 	}
 
 	waitState(eddy.Open)
-	eventually(t, "catch-up", func() bool {
+	recEventually(t, "catch-up", func() bool {
 		return string(ra.Get("offline")) == `"yes"` && string(rc.Get("offline")) == `"yes"` && ra.Version() == rc.Version()
 	})
 	if ra.Version() < 6 || !jsonpath.Equal(ra.Get(""), rc.Get("")) {
@@ -1057,7 +1057,7 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 		}
 	}
 	if string(rc.Get("acked")) == "" {
-		eventually(t, "acked offline write at c", func() bool { return string(rc.Get("acked")) == "true" })
+		recEventually(t, "acked offline write at c", func() bool { return string(rc.Get("acked")) == "true" })
 	}
 	lap.expect(t, "2")
 	x.expect(t, "4") // changed twice while away: one call with the value now
@@ -1072,14 +1072,14 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 	if err := ra.SetWithAck(ctx, "lap", 3); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "c sees a's write", func() bool { return string(rc.Get("lap")) == "3" })
+	recEventually(t, "c sees a's write", func() bool { return string(rc.Get("lap")) == "3" })
 	if err := rc.SetPath(ctx, "lap", 4); err != nil {
 		t.Fatal(err)
 	}
 	lap.expect(t, "3", "4")
 }
 
-func testLogger(who string) *slog.Logger {
+func recLogger(who string) *slog.Logger {
 	if os.Getenv("EDDY_SDK_LOG") == "" {
 		return slog.New(slog.DiscardHandler)
 	}
@@ -1092,16 +1092,16 @@ func testLogger(who string) *slog.Logger {
 func TestRecordsServerLostData(t *testing.T) {
 	srv := enginetest.Start(t, func(o *engine.Options) { o.HTTP.Addr = "off" })
 	tcpAddr, wsAddr := srv.TCPAddr(), srv.WSAddr()
-	ctx := testCtx(t)
+	ctx := recCtx(t)
 	a := recDial(t, recAddr(srv, "tcp"), eddy.WithReconnect(50*time.Millisecond, 100*time.Millisecond))
-	ra := getRecord(t, a, "volatile")
+	ra := recGet(t, a, "volatile")
 	if err := ra.Set(ctx, map[string]any{"k": "v", "n": 3}); err != nil {
 		t.Fatal(err)
 	}
 	if err := ra.SetWithAck(ctx, "n", 4); err != nil {
 		t.Fatal(err)
 	}
-	k := newValues()
+	k := newRecValues()
 	ra.Subscribe("k", k.fn)
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
