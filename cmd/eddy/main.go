@@ -82,7 +82,7 @@ func startFlags(a *startArgs, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&a.config, "c", "", "YAML config `file` (default: embedded defaults)")
 	fs.StringVar(&a.wsAddr, "ws-addr", "", "WebSocket listen `address` (net.wsAddr, default :6020; \"off\" disables)")
 	fs.StringVar(&a.tcpAddr, "tcp-addr", "", "raw TCP listen `address` (net.tcpAddr, default :6021; \"off\" disables)")
-	fs.StringVar(&a.httpAddr, "http-addr", "", "HTTP listen `address` for /health (http.addr, default :8080; \"off\" disables)")
+	fs.StringVar(&a.httpAddr, "http-addr", "", "HTTP listen `address` for the API, /sse, /health and /metrics (http.addr, default :8080; \"off\" disables)")
 	fs.StringVar(&a.logLevel, "log-level", "", "log `level`: debug, info, warn, error (log.level, default info)")
 	fs.BoolVar(&a.printConfig, "print-config", false, "print the effective configuration as YAML and exit")
 	fs.Var(&a.sets, "set", "override any setting, `path=value` (repeatable), e.g. -set session.heartbeat=5s")
