@@ -617,7 +617,7 @@ func TestRecordsConcurrentWritersRemoteWins(t *testing.T) {
 			obs := newRecObserver(t, srv, name, "pos")
 			const n = 150
 			acked := make([][]string, 2)
-			conflicts := make([]int, 2)
+			conflicts := make([][]string, 2)
 			var wg sync.WaitGroup
 			for w, h := range []*eddy.Record{ra, rb} {
 				wg.Add(1)
@@ -636,7 +636,7 @@ func TestRecordsConcurrentWritersRemoteWins(t *testing.T) {
 						case err == nil && i%3 == 2:
 							acked[w] = append(acked[w], `"`+val+`"`)
 						case errors.Is(err, eddy.ErrVersionConflict):
-							conflicts[w]++
+							conflicts[w] = append(conflicts[w], `"`+val+`"`)
 						case err != nil:
 							t.Error(err)
 							return
@@ -651,7 +651,15 @@ func TestRecordsConcurrentWritersRemoteWins(t *testing.T) {
 			}
 			wg.Wait()
 			snap := recSettle(t, a, name, obs, ra, rb)
-			t.Logf("final v%d, acked %d+%d, conflicts %d+%d", snap.Version, len(acked[0]), len(acked[1]), conflicts[0], conflicts[1])
+			t.Logf("final v%d, acked %d+%d, conflicts %d+%d", snap.Version, len(acked[0]), len(acked[1]), len(conflicts[0]), len(conflicts[1]))
+			// A SetWithAck that reported a conflict was not written.
+			for w := range conflicts {
+				for _, val := range conflicts[w] {
+					if slices.Contains(obs.writes, val) {
+						t.Fatalf("write %s of writer %d reported a conflict but reached the server", val, w)
+					}
+				}
+			}
 			// Every acknowledged write was accepted: the observer saw it.
 			for w := range acked {
 				for _, val := range acked[w] {
