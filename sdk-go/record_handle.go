@@ -109,9 +109,12 @@ func (h *Record) SetPath(ctx context.Context, path string, value any) error {
 // server (a WriteAck), or with the reason it is not: the server's refusal
 // (an *Error), ErrConnectionLost (it may or may not have been written),
 // ctx's error, or, when it conflicted with a concurrent write, the outcome
-// of the merge: nil once the merged document is durable, an *Error
-// matching ErrVersionConflict when the server's document was kept instead.
-// A write that changes nothing returns nil at once.
+// of the merge: nil once the merged document is durable (or when the
+// server's document turned out equal to the local one), an *Error matching
+// ErrVersionConflict when the server's document was kept instead
+// (RemoteWins, a MergeFunc that returned it, or MaxMergeAttempts reached).
+// A write queued while disconnected waits until it has been sent and
+// acknowledged. A write that changes nothing returns nil at once.
 func (h *Record) SetWithAck(ctx context.Context, path string, value any) error {
 	return h.write(ctx, opSet, path, value, true)
 }
