@@ -12,6 +12,23 @@
 // tls://host:port (the same inside TLS), ws://host:port/path and wss://...
 // (one binary WebSocket message per protocol message).
 //
+// # What a client offers
+//
+//   - c.Event (Events): Subscribe, SubscribeMany, Emit, EmitJSON, EmitAck,
+//     and Listen/Unlisten for active providers.
+//   - c.Record (Records): Get a shared, subscribed *Record and read, write
+//     (Set, SetPath, SetWithAck, Erase), subscribe by path, Discard or
+//     Delete it; Has, Head, Snapshot and SetData without holding one; lists
+//     (GetList) and anonymous records (GetAnonymousRecord). Version
+//     conflicts are merged with a MergeStrategy (RemoteWins by default,
+//     LocalWins, or MergeWith a function), set with WithMergeStrategy or per
+//     name and pattern. The Records type documents sharing, ordering,
+//     conflicts and reconnection.
+//   - c.RPC (RPCs): Provide, Unprovide and Make.
+//   - c.Presence (Presences): GetAll, Get, Subscribe and SubscribeTo.
+//   - NewHTTPClient: the server's HTTP API (POST /api) for code that does
+//     not hold a connection.
+//
 // # Connection life
 //
 // Dial connects, sends Connection/Handshake, waits for HandshakeAck, logs in
