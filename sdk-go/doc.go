@@ -24,8 +24,8 @@
 //     LocalWins, or MergeWith a function), set with WithMergeStrategy or per
 //     name and pattern. The Records type documents sharing, ordering,
 //     conflicts and reconnection.
-//   - c.RPC (RPCs): Provide, Unprovide and Make.
-//   - c.Presence (Presences): GetAll, Get, Subscribe and SubscribeTo.
+//   - c.RPC (RPC): Provide, Unprovide and Make.
+//   - c.Presence (Presence): GetAll, Get, Subscribe and SubscribeTo.
 //   - NewHTTPClient: the server's HTTP API (POST /api) for code that does
 //     not hold a connection.
 //
