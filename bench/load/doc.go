@@ -5,17 +5,24 @@
 //
 // # Pieces
 //
-//   - Scenario: one load shape (events-fanout now; records-fanout, rpc,
-//     durable-writes and connections register the same way). Scenarios
-//     drive Targets through the Client interface and return Figures and
-//     the problems they found.
+//   - Scenario: one load shape: events-fanout and records-fanout (fanout.go,
+//     records.go: publishers or versioned record writers, subscribers that
+//     check order, loss and latency), rpc and durable-writes (calls.go,
+//     rpc.go, durable.go: requests with a window in flight, each answer
+//     matched once), connections (connections.go: idle clients, connects/s
+//     and server memory per connection). Scenarios drive Targets through
+//     the Client interface and return Figures and the problems they found;
+//     Defaults gives each scenario's own parameters.
 //   - Target and Client: a server and one connection to it. EddyTarget
 //     speaks the wire protocol directly through EddyConn (codec/frame and
 //     codec/msg over TCP, codec/ws as a WebSocket client); NATSTarget uses
 //     nats.go against a nats-server subprocess (SpawnNATS). A scenario that
-//     needs more than events asserts an optional interface on its Client,
-//     and builds on EddyConn (Send, SendPayload, Call, OnMessage) for the
-//     Eddy side.
+//     needs more than events asserts an optional interface on its Client
+//     (RecordClient, RPCClient, DurableClient) or Target (IdleDialer), and
+//     builds on EddyConn (Send, SendPayload, Call, OnMessage) for the Eddy
+//     side; a target without it returns ErrUnsupported and Run skips that
+//     baseline. Senders encode a message once and refill its data and id
+//     or version in place for every send (msgTemplate).
 //   - Histogram: log-linear latency buckets (<1% error), one per receiving
 //     goroutine, merged after the run.
 //   - Bench payloads: JSON of the requested size with the publisher, its
@@ -28,18 +35,22 @@
 // # Flow control
 //
 // Publishers never flood the server: every ConfirmEvery-th publish asks
-// for a confirmation (an Emit with an id, answered by an Ack; for NATS a
-// PING/PONG round trip), at most MaxUnconfirmed are outstanding, and a
-// publisher waits while it is more than Window/Pubs messages ahead of its
-// slowest subscriber. At full speed the measured latency is therefore
-// mostly queueing inside that window (Little's law); latency figures are
-// meaningful at a fixed Rate below saturation.
+// for a confirmation (an Emit with an id, answered by an Ack; a record
+// write with WantAck, answered by a WriteAck; for NATS a PING/PONG round
+// trip), at most MaxUnconfirmed are outstanding, and a publisher waits
+// while it is more than Window/Pubs messages ahead of its slowest
+// subscriber. Callers (rpc, durable-writes) keep at most Window/Pubs
+// requests unanswered each. At full speed the measured latency is
+// therefore mostly queueing inside that window (Little's law); latency
+// figures are meaningful at a fixed Rate below saturation.
 //
 // # Concurrency
 //
 // Run and Scenario.Run are called from one goroutine and start their own:
-// one per publisher and one reader per Eddy connection (nats.go runs its
-// own). Load-generator goroutines carry the pprof label side=client.
+// one per publisher or caller, one reader per Eddy connection (nats.go
+// runs its own), a bounded pool of dialers for connections (idle
+// connections have no goroutine). Load-generator goroutines carry the
+// pprof label side=client.
 //
 // # Invariants
 //
@@ -47,8 +58,14 @@
 //     publish; reading, verifying and checking a delivery) allocate
 //     nothing (TestPayloadStampAndRead, TestEddyConnReadPathDoesNotAllocate).
 //  2. A run reports a problem, and Run returns ErrFailed, when nothing is
-//     delivered, a delivery is lost, duplicated, reordered or malformed,
-//     or a client sees an error (TestFanoutReportsBrokenDelivery).
+//     delivered or answered (at all, or in the measured window), a
+//     delivery is lost, duplicated, reordered or malformed, a record
+//     version differs from the one written, a request or write is
+//     unanswered, answered twice, out of order (durable-writes) or with
+//     the wrong data, a connection fails or stops being served, or a
+//     client sees an error (TestFanoutReportsBrokenDelivery,
+//     TestRecordsFanoutReportsBrokenDelivery,
+//     TestCallScenariosReportBrokenAnswers, TestConnectionsReportsFailures).
 //  3. Load only ever goes to the configured address; spawned servers bind
 //     127.0.0.1.
 package load

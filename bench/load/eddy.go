@@ -44,6 +44,14 @@ type EddyOptions struct {
 	// not a Ping, a Close or the answer to a Call. The View and everything
 	// it returns are valid only during the call.
 	OnMessage func(v *msg.View)
+	// OnReadBatch, when set, runs on the reader goroutine after the
+	// messages of one read were handled, just before it waits for more
+	// bytes: a connection that answers what it reads (an RPC provider)
+	// flushes its answers there, one write per batch.
+	OnReadBatch func()
+	// ReadBuffer is the initial read buffer size (it grows for larger
+	// frames). Default 256 KiB; idle connections use far less.
+	ReadBuffer int
 }
 
 // EddyConn is a raw Eddy protocol connection built for load: one reader
@@ -55,9 +63,10 @@ type EddyOptions struct {
 // (a mutex orders them; the reader uses it to answer pings); Call from any
 // goroutine; OnMessage runs on the reader goroutine.
 type EddyConn struct {
-	conn      net.Conn
-	ws        bool
-	onMessage func(v *msg.View)
+	conn        net.Conn
+	ws          bool
+	onMessage   func(v *msg.View)
+	onReadBatch func() // set once the reader starts
 
 	// Reader state (reader goroutine, or Dial before the reader starts).
 	rbuf   []byte
@@ -86,15 +95,27 @@ type EddyConn struct {
 }
 
 type callResult struct {
-	action fb.Action
-	code   uint16
-	reason string
+	action  fb.Action
+	code    uint16
+	reason  string
+	version int64
 }
 
 // DialEddy connects to addr (host:port), upgrades to WebSocket when asked,
 // performs the handshake and an anonymous (or AuthData) login, and starts
 // the reader goroutine.
 func DialEddy(ctx context.Context, addr string, o EddyOptions) (*EddyConn, error) {
+	c, err := dialEddy(ctx, addr, o)
+	if err != nil {
+		return nil, err
+	}
+	c.onReadBatch = o.OnReadBatch
+	go c.readLoop()
+	return c, nil
+}
+
+// dialEddy connects and opens the session without starting the reader.
+func dialEddy(ctx context.Context, addr string, o EddyOptions) (*EddyConn, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
@@ -109,14 +130,17 @@ func DialEddy(ctx context.Context, addr string, o EddyOptions) (*EddyConn, error
 	if err != nil {
 		return nil, fmt.Errorf("load: dial %s: %w", addr, err)
 	}
-	c := &EddyConn{conn: nc, ws: o.Transport == "ws", onMessage: o.OnMessage, rbuf: make([]byte, readBufSize), done: make(chan struct{})}
+	size := o.ReadBuffer
+	if size <= 0 {
+		size = readBufSize
+	}
+	c := &EddyConn{conn: nc, ws: o.Transport == "ws", onMessage: o.OnMessage, rbuf: make([]byte, size), done: make(chan struct{})}
 	c.wmu.mask = uint32(time.Now().UnixNano()) | 1
 	c.calls.pending = make(map[uint64]chan callResult)
 	if err := c.open(addr, o); err != nil {
 		_ = nc.Close()
 		return nil, err
 	}
-	go c.readLoop()
 	return c, nil
 }
 
@@ -243,6 +267,9 @@ func (c *EddyConn) nextPayload() ([]byte, error) {
 				}
 			}
 		}
+		if c.onReadBatch != nil {
+			c.onReadBatch()
+		}
 		if err := c.fill(); err != nil {
 			return nil, err
 		}
@@ -283,13 +310,15 @@ func (c *EddyConn) readLoop() {
 				continue
 			}
 		}
-		if id := v.Id(); id&callBit != 0 {
+		// A forwarded RPC request carries the server's id, whose top bit
+		// is set too: it is never the answer to a Call.
+		if id := v.Id(); id&callBit != 0 && v.Action() != fb.ActionRequest {
 			c.calls.Lock()
 			ch := c.calls.pending[id]
 			delete(c.calls.pending, id)
 			c.calls.Unlock()
 			if ch != nil {
-				ch <- callResult{action: v.Action(), code: v.Code(), reason: string(v.Reason())}
+				ch <- callResult{action: v.Action(), code: v.Code(), reason: string(v.Reason()), version: v.Version()}
 				continue
 			}
 		}
@@ -404,6 +433,13 @@ func (c *EddyConn) flushLocked() error {
 // Call sends m with a fresh id, flushes, and waits for the reply carrying
 // that id. A reply whose action is Error, or a failure code, is an error.
 func (c *EddyConn) Call(ctx context.Context, m *msg.Msg) error {
+	_, err := c.CallVersion(ctx, m)
+	return err
+}
+
+// CallVersion is Call returning the reply's version field (a record's
+// version for a Read).
+func (c *EddyConn) CallVersion(ctx context.Context, m *msg.Msg) (int64, error) {
 	ch := make(chan callResult, 1)
 	c.calls.Lock()
 	c.calls.next++
@@ -419,19 +455,19 @@ func (c *EddyConn) Call(ctx context.Context, m *msg.Msg) error {
 		c.calls.Lock()
 		delete(c.calls.pending, id)
 		c.calls.Unlock()
-		return err
+		return 0, err
 	}
 	select {
 	case res := <-ch:
 		if res.action == fb.ActionError || res.code != 0 {
-			return fmt.Errorf("load: %s/%s %s refused: code %d: %s", topicName(m.Topic), actionName(m.Action), m.Name, res.code, res.reason)
+			return 0, fmt.Errorf("load: %s/%s %s refused: code %d: %s", topicName(m.Topic), actionName(m.Action), m.Name, res.code, res.reason)
 		}
-		return nil
+		return res.version, nil
 	case <-ctx.Done():
 		c.calls.Lock()
 		delete(c.calls.pending, id)
 		c.calls.Unlock()
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
 }
 
@@ -463,6 +499,11 @@ type EddyTarget struct {
 	Trans     string // "tcp" or "ws"
 	AuthData  []byte
 	DialLimit time.Duration // per connection; default 10s
+	// PID is the server's process id when it runs as a subprocess
+	// (SpawnEddyProcess), for scenarios that read its memory; 0 otherwise.
+	PID int
+	// InProcess says the server shares this process (SpawnEddy).
+	InProcess bool
 }
 
 var _ Target = (*EddyTarget)(nil)
@@ -476,7 +517,8 @@ func (t *EddyTarget) Transport() string { return t.Trans }
 // Dial implements Target.
 func (t *EddyTarget) Dial(ctx context.Context) (Client, error) {
 	ec := &eddyClient{confirmed: make(chan struct{}, confirmBuffer)}
-	c, err := DialEddy(ctx, t.Addr, EddyOptions{Transport: t.Trans, Timeout: t.DialLimit, AuthData: t.AuthData, OnMessage: ec.onMessage})
+	c, err := DialEddy(ctx, t.Addr, EddyOptions{Transport: t.Trans, Timeout: t.DialLimit, AuthData: t.AuthData,
+		OnMessage: ec.onMessage, OnReadBatch: ec.onReadBatch})
 	if err != nil {
 		return nil, err
 	}
@@ -487,11 +529,15 @@ func (t *EddyTarget) Dial(ctx context.Context) (Client, error) {
 // confirmBuffer is the capacity of every Client's Confirmed channel.
 const confirmBuffer = 1024
 
-// eddyClient adapts EddyConn to Client for the event scenarios.
+// eddyClient adapts EddyConn to Client for the event scenarios, and to
+// RecordClient, RPCClient and DurableClient (records.go, rpc.go,
+// durable.go).
 type eddyClient struct {
 	c         *EddyConn
 	confirmed chan struct{}
 	deliver   atomic.Pointer[func([]byte)]
+	rec       eddyRecords
+	rpc       eddyRPC
 
 	// Publisher goroutine only.
 	nextID  uint64
@@ -502,7 +548,15 @@ type eddyClient struct {
 }
 
 func (e *eddyClient) onMessage(v *msg.View) {
-	if v.Topic() != fb.TopicEvent {
+	switch v.Topic() {
+	case fb.TopicEvent:
+	case fb.TopicRecord:
+		e.onRecord(v)
+		return
+	case fb.TopicRpc:
+		e.onRPC(v)
+		return
+	default:
 		e.c.fail(fmt.Errorf("load: unexpected %s/%s", topicName(v.Topic()), actionName(v.Action())))
 		return
 	}

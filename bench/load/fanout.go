@@ -27,8 +27,42 @@ type eventsFanout struct{}
 func (eventsFanout) Name() string     { return "events-fanout" }
 func (eventsFanout) Headline() string { return "deliveries" }
 
+// fanoutShape is what one fan-out scenario does differently from another
+// (events-fanout: one event name; records-fanout, records.go: a record per
+// publisher). The run, flow control and checks are shared.
+type fanoutShape interface {
+	// subscribe makes s receive every publisher's messages over c, and sets
+	// s.next and s.progress from where each publisher stands (the record
+	// versions read).
+	subscribe(ctx context.Context, c Client, s *subscriber) error
+	// prepare readies a publisher before any message is sent, setting
+	// pb.base: the sequence number before its first message.
+	prepare(ctx context.Context, pb *publisher) error
+	// send queues message seq of pb (written on Flush).
+	send(pb *publisher, seq uint64, payload []byte, confirm bool) error
+	// keys returns the keys of the publish rate and count ("publishes",
+	// "published").
+	keys() (rate, count string)
+}
+
+// eventsShape is events-fanout's shape: everyone on FanoutEvent.
+type eventsShape struct{}
+
+func (eventsShape) subscribe(ctx context.Context, c Client, s *subscriber) error {
+	return c.Subscribe(ctx, FanoutEvent, s.deliver)
+}
+
+func (eventsShape) prepare(context.Context, *publisher) error { return nil }
+
+func (eventsShape) send(pb *publisher, _ uint64, payload []byte, confirm bool) error {
+	return pb.c.Publish(FanoutEvent, payload, confirm)
+}
+
+func (eventsShape) keys() (string, string) { return "publishes", "published" }
+
 // fanoutRun is the shared state of one run.
 type fanoutRun struct {
+	shape   fanoutShape
 	p       Params
 	pubs    []*publisher
 	subs    []*subscriber
@@ -44,6 +78,7 @@ type fanoutRun struct {
 type publisher struct {
 	idx       int
 	c         Client
+	base      uint64        // sequence number before the first message
 	published atomic.Uint64 // last sequence number published
 	err       error
 }
@@ -62,19 +97,30 @@ type subscriber struct {
 	lost      uint64
 	reordered uint64
 	bad       uint64
+	mismatch  uint64 // record versions that differ from the payload's sequence number
 	hist      Histogram
 }
 
-func (s *subscriber) deliver(data []byte) {
+func (s *subscriber) deliver(data []byte) { s.deliverChecked(-1, -1, data) }
+
+// deliverChecked checks one delivery. from, when not negative, is the
+// publisher whose name the delivery came on (records-fanout: the record),
+// which must be the payload's; version, when not negative, is the record
+// version the target reported, which must equal the sequence number the
+// publisher wrote into the payload.
+func (s *subscriber) deliverChecked(from int, version int64, data []byte) {
 	now := Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pub, seq, t, err := ReadPayload(data)
-	if err != nil || len(data) != s.size || pub >= len(s.next) || seq == 0 {
+	if err != nil || len(data) != s.size || pub >= len(s.next) || seq == 0 || (from >= 0 && pub != from) {
 		s.bad++
 		return
 	}
 	s.delivered++
+	if version >= 0 && uint64(version) != seq {
+		s.mismatch++
+	}
 	switch exp := s.next[pub]; {
 	case seq == exp:
 		s.next[pub]++
@@ -95,10 +141,18 @@ func (r *fanoutRun) doAbort() { r.abortMu.Do(func() { close(r.abort) }) }
 
 // Run implements Scenario.
 func (eventsFanout) Run(ctx context.Context, target Target, p Params) (Figures, []string, error) {
+	return runFanout(ctx, target, p, eventsShape{})
+}
+
+// runFanout runs one fan-out scenario of the given shape.
+func runFanout(ctx context.Context, target Target, p Params, shape fanoutShape) (Figures, []string, error) {
 	if err := p.Validate(); err != nil {
 		return Figures{}, nil, err
 	}
-	r := &fanoutRun{p: p, abort: make(chan struct{})}
+	if p.Subs < 1 {
+		return Figures{}, nil, fmt.Errorf("load: subs %d: want at least 1", p.Subs)
+	}
+	r := &fanoutRun{shape: shape, p: p, abort: make(chan struct{})}
 	r.winStart.Store(math.MaxInt64)
 	r.winEnd.Store(math.MaxInt64)
 	defer r.closeAll()
@@ -115,7 +169,7 @@ func (eventsFanout) Run(ctx context.Context, target Target, p Params) (Figures, 
 			s.next[j] = 1
 		}
 		r.subs = append(r.subs, s)
-		if err := c.Subscribe(dialCtx, FanoutEvent, s.deliver); err != nil {
+		if err := shape.subscribe(dialCtx, c, s); err != nil {
 			return Figures{}, nil, err
 		}
 	}
@@ -124,7 +178,12 @@ func (eventsFanout) Run(ctx context.Context, target Target, p Params) (Figures, 
 		if err != nil {
 			return Figures{}, nil, err
 		}
-		r.pubs = append(r.pubs, &publisher{idx: i, c: c})
+		pb := &publisher{idx: i, c: c}
+		r.pubs = append(r.pubs, pb)
+		if err := shape.prepare(dialCtx, pb); err != nil {
+			return Figures{}, nil, err
+		}
+		pb.published.Store(pb.base)
 	}
 
 	var wg sync.WaitGroup
@@ -158,10 +217,14 @@ func (eventsFanout) Run(ctx context.Context, target Target, p Params) (Figures, 
 	r.stop.Store(true)
 	f, problems := r.finish(ctx, pubsDone, err)
 	if elapsed > 0 {
+		rate, _ := shape.keys()
 		f.Elapsed = round3(elapsed.Seconds())
 		f.Rates = map[string]float64{
-			"publishes":  round1(float64(pub1-pub0) / elapsed.Seconds()),
+			rate:         round1(float64(pub1-pub0) / elapsed.Seconds()),
 			"deliveries": round1(float64(del1-del0) / elapsed.Seconds()),
+		}
+		if del1 == del0 {
+			problems = append(problems, "nothing was delivered in the measured window")
 		}
 	}
 	return f, problems, ctx.Err()
@@ -245,13 +308,14 @@ func (r *fanoutRun) finish(ctx context.Context, pubsDone chan struct{}, runErr e
 	r.closeAll()
 
 	var hist Histogram
-	var delivered, lost, reordered, bad, missing uint64
+	var delivered, lost, reordered, bad, mismatch, missing uint64
 	for _, s := range r.subs {
 		s.mu.Lock()
 		delivered += s.delivered
 		lost += s.lost
 		reordered += s.reordered
 		bad += s.bad
+		mismatch += s.mismatch
 		for i, pb := range r.pubs {
 			if want, got := pb.published.Load(), s.next[i]-1; want > got {
 				missing += want - got
@@ -275,11 +339,15 @@ func (r *fanoutRun) finish(ctx context.Context, pubsDone chan struct{}, runErr e
 	if bad > 0 {
 		problems = append(problems, fmt.Sprintf("%d deliveries with a malformed payload", bad))
 	}
+	if mismatch > 0 {
+		problems = append(problems, fmt.Sprintf("%d deliveries whose record version differs from the version written", mismatch))
+	}
+	_, count := r.shape.keys()
 	return Figures{
 		Latency: hist.Summary(),
 		Counts: map[string]uint64{
-			"published": published, "delivered": delivered, "lost": lost + missing,
-			"reordered": reordered, "bad_payload": bad, "errors": clientErrs,
+			count: published, "delivered": delivered, "lost": lost + missing,
+			"reordered": reordered, "bad_payload": bad, "version_mismatch": mismatch, "errors": clientErrs,
 		},
 	}, problems
 }
@@ -299,7 +367,7 @@ func (r *fanoutRun) drained() bool {
 func (r *fanoutRun) published() uint64 {
 	var n uint64
 	for _, pb := range r.pubs {
-		n += pb.published.Load()
+		n += pb.published.Load() - pb.base
 	}
 	return n
 }
@@ -344,26 +412,30 @@ func (r *fanoutRun) publish(pb *publisher, start int64) error {
 	if p.Rate > 0 {
 		interval = 1e9 * float64(p.Pubs) / p.Rate
 	}
-	var seq uint64
+	// n counts the messages sent; seq = base + n is the sequence number
+	// (a record's version for records-fanout).
+	var n uint64
+	seq := pb.base
 	outstanding := 0
 	for !r.stop.Load() {
-		batch := p.ConfirmEvery - int(seq%uint64(p.ConfirmEvery))
+		batch := p.ConfirmEvery - int(n%uint64(p.ConfirmEvery))
 		if interval > 0 {
 			due := uint64(float64(Now()-start)/interval) + 1
-			if due <= seq {
-				wait := time.Duration(float64(seq)*interval) - time.Duration(Now()-start)
+			if due <= n {
+				wait := time.Duration(float64(n)*interval) - time.Duration(Now()-start)
 				if wait > 0 {
 					time.Sleep(wait)
 				}
 				continue
 			}
-			batch = min(batch, int(due-seq))
+			batch = min(batch, int(due-n))
 		}
 		for i := 0; i < batch; i++ {
+			n++
 			seq++
 			Stamp(payload, seq, Now())
-			confirm := seq%uint64(p.ConfirmEvery) == 0
-			if err := pb.c.Publish(FanoutEvent, payload, confirm); err != nil {
+			confirm := n%uint64(p.ConfirmEvery) == 0
+			if err := r.shape.send(pb, seq, payload, confirm); err != nil {
 				return err
 			}
 			if confirm {

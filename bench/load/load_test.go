@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -421,7 +422,7 @@ func TestEddyPublishPathDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func TestEventsFanoutAgainstEddyProcess(t *testing.T) {
+func TestScenariosAgainstEddyProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds cmd/eddy")
 	}
@@ -430,17 +431,65 @@ func TestEventsFanoutAgainstEddyProcess(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	var out, log bytes.Buffer
-	p := shortParams()
-	p.Subs = 3
-	rep, err := Run(context.Background(), Config{Scenario: "events-fanout", Params: p, SpawnExec: bin, Transport: "ws", Out: &out, Log: &log})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, log.String())
-	}
-	r := rep.Runs["eddy"][0]
-	if r.Transport != "ws" || r.Figures.Counts["delivered"] != 3*r.Figures.Counts["published"] || r.Figures.Counts["published"] == 0 {
-		t.Fatalf("run %+v", r)
-	}
+	t.Run("events-fanout", func(t *testing.T) {
+		var out, log bytes.Buffer
+		p := shortParams()
+		p.Subs = 3
+		rep, err := Run(context.Background(), Config{Scenario: "events-fanout", Params: p, SpawnExec: bin, Transport: "ws", Out: &out, Log: &log})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, log.String())
+		}
+		r := rep.Runs["eddy"][0]
+		if r.Transport != "ws" || r.Figures.Counts["delivered"] != 3*r.Figures.Counts["published"] || r.Figures.Counts["published"] == 0 {
+			t.Fatalf("run %+v", r)
+		}
+	})
+	t.Run("connections", func(t *testing.T) {
+		var out, log bytes.Buffer
+		p, transport := Defaults("connections")
+		p.Conns, p.Duration = 500, 200*time.Millisecond
+		rep, err := Run(context.Background(), Config{Scenario: "connections", Params: p, SpawnExec: bin, Transport: transport, Out: &out, Log: &log})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, log.String())
+		}
+		f := rep.Runs["eddy"][0].Figures
+		// The subprocess's resident memory grew with 500 connections.
+		if f.Counts["connected"] != 500 || f.Values["rss_after_mib"] <= f.Values["rss_before_mib"] || f.Values["rss_per_conn_bytes"] <= 0 {
+			t.Fatalf("figures %+v", f)
+		}
+	})
+	t.Run("durable-writes", func(t *testing.T) {
+		var out, log bytes.Buffer
+		p, _ := Defaults("durable-writes")
+		p.Pubs, p.Window = 4, 64
+		p.Duration, p.Warmup = 200*time.Millisecond, 50*time.Millisecond
+		dir := t.TempDir()
+		pebbleSeen := make(chan bool, 1)
+		go func() { // the subprocess keeps a Pebble store in the temporary directory
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				if m, _ := filepath.Glob(filepath.Join(dir, "eddy-bench-store-*", "MANIFEST-*")); len(m) > 0 {
+					pebbleSeen <- true
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			pebbleSeen <- false
+		}()
+		rep, err := Run(context.Background(), Config{Scenario: "durable-writes", Params: p, SpawnExec: bin, StoreDir: dir, Out: &out, Log: &log})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, log.String())
+		}
+		if !<-pebbleSeen {
+			t.Fatal("no Pebble store appeared")
+		}
+		if f := rep.Runs["eddy"][0].Figures; f.Counts["answered"] == 0 {
+			t.Fatalf("figures %+v", f)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Fatalf("store left behind: %v", ents)
+		}
+	})
 }
 
 // TestRunFailsWhenTheServerDropsMessages points Run at a server whose

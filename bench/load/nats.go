@@ -15,6 +15,15 @@ import (
 // Eddy: one nats.Conn per client, subjects named like the event names.
 type NATSTarget struct {
 	URL string
+	// WSAddr is the server's WebSocket listener (host:port), if any; the
+	// connections scenario dials it with the "ws" transport.
+	WSAddr string
+	// PID is the server's process id when this process started it, for
+	// scenarios that read its memory; 0 otherwise.
+	PID int
+	// Trans is "ws" to reach the server over WebSocket (WSAddr), "tcp" or
+	// empty for its client port.
+	Trans string
 }
 
 var _ Target = (*NATSTarget)(nil)
@@ -22,8 +31,14 @@ var _ Target = (*NATSTarget)(nil)
 // Name implements Target.
 func (t *NATSTarget) Name() string { return "nats" }
 
-// Transport implements Target: NATS's own text protocol over TCP.
-func (t *NATSTarget) Transport() string { return "tcp" }
+// Transport implements Target: NATS's own text protocol over TCP, or
+// inside WebSocket messages.
+func (t *NATSTarget) Transport() string {
+	if t.Trans == "ws" {
+		return "ws"
+	}
+	return "tcp"
+}
 
 // Dial implements Target.
 func (t *NATSTarget) Dial(ctx context.Context) (Client, error) {
@@ -31,8 +46,12 @@ func (t *NATSTarget) Dial(ctx context.Context) (Client, error) {
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
 	}
+	url := t.URL
+	if t.Trans == "ws" {
+		url = "ws://" + t.WSAddr
+	}
 	c := &natsClient{confirmed: make(chan struct{}, confirmBuffer), marks: make(chan struct{}, confirmBuffer), done: make(chan struct{})}
-	nc, err := nats.Connect(t.URL,
+	nc, err := nats.Connect(url,
 		nats.Name("eddy-bench"),
 		nats.Timeout(timeout),
 		nats.NoReconnect(),
@@ -44,7 +63,7 @@ func (t *NATSTarget) Dial(ctx context.Context) (Client, error) {
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("load: nats connect %s: %w", t.URL, err)
+		return nil, fmt.Errorf("load: nats connect %s: %w", url, err)
 	}
 	c.nc = nc
 	go c.flusher()
@@ -62,6 +81,9 @@ type natsClient struct {
 	confirmed chan struct{}
 	marks     chan struct{}
 	done      chan struct{}
+
+	rec natsRecords // records.go
+	rpc natsRPC     // rpc.go
 
 	mu      sync.Mutex
 	err     error
@@ -157,9 +179,16 @@ func (c *natsClient) Close() error {
 		return nil
 	}
 	c.closing = true
+	recDone := c.rec.done
+	if recDone != nil {
+		close(c.rec.quit)
+	}
 	c.mu.Unlock()
 	c.nc.Close()
 	close(c.marks)
 	<-c.done
+	if recDone != nil {
+		<-recDone
+	}
 	return nil
 }

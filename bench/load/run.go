@@ -35,6 +35,11 @@ type Config struct {
 	SpawnExec string
 	// Loops sets the in-process server's event loops (0: one per CPU).
 	Loops int
+	// StoreDir is where a spawned server keeps its Pebble store for the
+	// scenarios that measure storage (records-fanout, durable-writes): a
+	// fresh temporary directory inside it per run, removed afterwards.
+	// Default os.TempDir().
+	StoreDir string
 	// Baseline is "" or "nats": also run the scenario against a fresh
 	// nats-server subprocess and compare.
 	Baseline string
@@ -140,6 +145,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	cfg.Transport = transport
+	// Connections need descriptors; servers spawned from here inherit the
+	// raised limit.
+	RaiseFDLimit()
 	machine := ThisMachine()
 	rep := &Report{Runs: map[string][]Result{}, Medians: map[string]Result{}}
 	enc := json.NewEncoder(cfg.Out)
@@ -193,6 +201,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		la = loadAvg()
 		if res, err = runNATS(ctx, sc, cfg); err != nil {
+			if errors.Is(err, ErrUnsupported) {
+				fmt.Fprintf(cfg.Log, "baseline skipped: %v\n", err)
+				baseline = false
+				continue
+			}
 			return rep, err
 		}
 		res.Run, res.Machine = i, machine
@@ -272,10 +285,28 @@ func runScenario(ctx context.Context, sc Scenario, t Target, p Params) (f Figure
 	return f, problems, err
 }
 
+// durableStore is implemented by scenarios that measure record storage: a
+// spawned Eddy server then keeps records in Pebble, in a fresh temporary
+// directory, instead of in memory.
+type durableStore interface{ durableStore() bool }
+
 func runEddy(ctx context.Context, sc Scenario, cfg Config, addr string) (Result, error) {
 	var t Target = &EddyTarget{Addr: addr, Trans: cfg.Transport}
+	var storeDir string
+	if d, ok := sc.(durableStore); ok && d.durableStore() && (cfg.Spawn || cfg.SpawnExec != "") {
+		dir, err := os.MkdirTemp(cfg.StoreDir, "eddy-bench-store-")
+		if err != nil {
+			return Result{}, fmt.Errorf("load: store directory: %w", err)
+		}
+		defer func() { _ = os.RemoveAll(dir) }()
+		storeDir = dir
+	}
 	if cfg.SpawnExec != "" {
-		srv, err := SpawnEddyProcess(cfg.SpawnExec, cfg.Log)
+		var sets []string
+		if storeDir != "" {
+			sets = []string{"store.engine=pebble", "store.path=" + storeDir}
+		}
+		srv, err := SpawnEddyProcess(cfg.SpawnExec, cfg.Log, sets...)
 		if err != nil {
 			return Result{}, err
 		}
@@ -285,7 +316,12 @@ func runEddy(ctx context.Context, sc Scenario, cfg Config, addr string) (Result,
 		}
 	}
 	if cfg.Spawn {
-		srv, err := SpawnEddy(func(o *engine.Options) { o.Net.Loops = cfg.Loops }, cfg.Log)
+		srv, err := SpawnEddy(func(o *engine.Options) {
+			o.Net.Loops = cfg.Loops
+			if storeDir != "" {
+				o.Store.Engine, o.Store.Path = "pebble", storeDir
+			}
+		}, cfg.Log)
 		if err != nil {
 			return Result{}, err
 		}
@@ -303,7 +339,9 @@ func runNATS(ctx context.Context, sc Scenario, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	defer func() { _ = srv.Close() }()
-	return result(ctx, sc, srv.Target(), cfg.Params)
+	t := srv.Target()
+	t.Trans = cfg.Transport
+	return result(ctx, sc, t, cfg.Params)
 }
 
 func result(ctx context.Context, sc Scenario, t Target, p Params) (Result, error) {
@@ -337,6 +375,12 @@ func Median(runs []Result) Result {
 	m.Figures.Rates = map[string]float64{}
 	for k := range runs[0].Figures.Rates {
 		m.Figures.Rates[k] = round1(med(func(r Result) float64 { return r.Figures.Rates[k] }))
+	}
+	if len(runs[0].Figures.Values) > 0 {
+		m.Figures.Values = map[string]float64{}
+		for k := range runs[0].Figures.Values {
+			m.Figures.Values[k] = round1(med(func(r Result) float64 { return r.Figures.Values[k] }))
+		}
 	}
 	m.Figures.Counts = map[string]uint64{}
 	for _, r := range runs {
@@ -390,5 +434,13 @@ func summary(r Result) string {
 	}
 	l := r.Figures.Latency
 	fmt.Fprintf(&b, ", latency p50 %.1fµs p99 %.1fµs p999 %.1fµs", l.P50, l.P99, l.P999)
+	keys = keys[:0]
+	for k := range r.Figures.Values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, ", %s %.1f", k, r.Figures.Values[k])
+	}
 	return b.String()
 }

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -51,7 +52,8 @@ type Client interface {
 }
 
 // Params are the knobs shared by scenarios; each scenario documents how it
-// reads them (events-fanout: Pubs publishers, Subs subscribers).
+// reads them (events-fanout: Pubs publishers, Subs subscribers; rpc: Pubs
+// requesters, Subs providers). Defaults gives each scenario's own values.
 type Params struct {
 	Pubs     int           `json:"pubs"`
 	Subs     int           `json:"subs"`
@@ -73,6 +75,12 @@ type Params struct {
 	Window int `json:"window"`
 	// Drain bounds the wait, after publishing stops, for the last messages.
 	Drain time.Duration `json:"-"`
+	// Conns is the number of idle connections of the connections scenario;
+	// 0 is 20,000, or as many as the file-descriptor limit allows.
+	Conns int `json:"conns,omitempty"`
+	// DialConcurrency bounds the connections being opened at once
+	// (connections scenario).
+	DialConcurrency int `json:"dial_concurrency,omitempty"`
 }
 
 // DefaultParams are the events-fanout defaults of docs/performance.md.
@@ -90,8 +98,8 @@ func (p Params) Validate() error {
 	switch {
 	case p.Pubs < 1 || p.Pubs > 1000:
 		return fmt.Errorf("load: pubs %d: want 1..1000", p.Pubs)
-	case p.Subs < 1 || p.Subs > 10000:
-		return fmt.Errorf("load: subs %d: want 1..10000", p.Subs)
+	case p.Subs < 0 || p.Subs > 10000:
+		return fmt.Errorf("load: subs %d: want 0..10000", p.Subs)
 	case p.Size < MinPayload || p.Size > 1<<20:
 		return fmt.Errorf("load: size %d: want %d..%d bytes", p.Size, MinPayload, 1<<20)
 	case p.Duration <= 0:
@@ -108,9 +116,31 @@ func (p Params) Validate() error {
 		return fmt.Errorf("load: window %d: want >= pubs (%d)", p.Window, p.Pubs)
 	case p.Drain <= 0:
 		return fmt.Errorf("load: drain %s: want > 0", p.Drain)
+	case p.Conns < 0 || p.Conns > 1_000_000:
+		return fmt.Errorf("load: conns %d: want 0..1000000", p.Conns)
+	case p.DialConcurrency < 0 || p.DialConcurrency > 10000:
+		return fmt.Errorf("load: dial-concurrency %d: want 0..10000", p.DialConcurrency)
 	}
 	return nil
 }
+
+// Defaults returns the parameters and transport scenario name runs with
+// when no flag changes them (docs/performance.md); DefaultParams and "tcp"
+// for a scenario without defaults of its own, or an unknown name.
+func Defaults(name string) (Params, string) {
+	registry.Lock()
+	s := registry.m[name]
+	registry.Unlock()
+	if d, ok := s.(interface{ defaults() (Params, string) }); ok {
+		return d.defaults()
+	}
+	return DefaultParams(), "tcp"
+}
+
+// ErrUnsupported is returned (wrapped) by a scenario whose target cannot
+// do what it measures (durable-writes against NATS): Run skips such a
+// baseline with a message instead of failing.
+var ErrUnsupported = errors.New("load: the target cannot run this scenario")
 
 // Figures are what one run measured. Rates are per second over the
 // measured window; Counts cover the whole run, warm-up and drain included.
@@ -120,6 +150,9 @@ type Figures struct {
 	Counts  map[string]uint64  `json:"counts"`
 	// Elapsed is the measured window's real length in seconds.
 	Elapsed float64 `json:"elapsed_s"`
+	// Values are measurements that are neither rates nor counts (bytes of
+	// server memory per connection); a median takes their median.
+	Values map[string]float64 `json:"values,omitempty"`
 }
 
 // Scenario is one standard load shape (DESIGN.md, "Standard bench

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -55,9 +56,9 @@ func SpawnEddy(mutate func(*engine.Options), logw io.Writer) (*EddyServer, error
 func (s *EddyServer) Target(transport string) (*EddyTarget, error) {
 	switch transport {
 	case "tcp", "":
-		return &EddyTarget{Addr: s.srv.TCPAddr(), Trans: "tcp"}, nil
+		return &EddyTarget{Addr: s.srv.TCPAddr(), Trans: "tcp", InProcess: true}, nil
 	case "ws":
-		return &EddyTarget{Addr: s.srv.WSAddr(), Trans: "ws"}, nil
+		return &EddyTarget{Addr: s.srv.WSAddr(), Trans: "ws", InProcess: true}, nil
 	}
 	return nil, fmt.Errorf("load: transport %q: want tcp or ws", transport)
 }
@@ -144,13 +145,16 @@ func (p *process) close() error {
 	return nil
 }
 
-// NATSServer is a nats-server subprocess on a loopback port.
+// NATSServer is a nats-server subprocess on loopback ports: its client
+// port and a WebSocket port (no TLS) for the connections scenario.
 type NATSServer struct {
-	p   *process
-	url string
+	p      *process
+	url    string
+	wsAddr string
+	dir    string // holds the configuration file
 }
 
-// SpawnNATS starts nats-server on a free 127.0.0.1 port and waits until it
+// SpawnNATS starts nats-server on free 127.0.0.1 ports and waits until it
 // accepts connections. Its output goes to logw (nil: discarded).
 func SpawnNATS(logw io.Writer) (*NATSServer, error) {
 	bin, err := FindNATS()
@@ -161,22 +165,45 @@ func SpawnNATS(logw io.Writer) (*NATSServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := startProcess(bin, []string{"-a", "127.0.0.1", "-p", strconv.Itoa(port)}, addr, logw)
+	wsPort, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	return &NATSServer{p: p, url: "nats://" + addr}, nil
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	wsAddr := "127.0.0.1:" + strconv.Itoa(wsPort)
+	// WebSocket can only be configured in a file.
+	dir, err := os.MkdirTemp("", "eddy-bench-nats-")
+	if err != nil {
+		return nil, fmt.Errorf("load: nats config: %w", err)
+	}
+	conf := filepath.Join(dir, "nats.conf")
+	text := fmt.Sprintf("listen: %q\nwebsocket {\n  listen: %q\n  no_tls: true\n}\n", addr, wsAddr)
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("load: nats config: %w", err)
+	}
+	p, err := startProcess(bin, []string{"-c", conf}, addr, logw)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return &NATSServer{p: p, url: "nats://" + addr, wsAddr: wsAddr, dir: dir}, nil
 }
 
 // URL is the server's client URL.
 func (s *NATSServer) URL() string { return s.url }
 
 // Target returns a target for the server.
-func (s *NATSServer) Target() *NATSTarget { return &NATSTarget{URL: s.url} }
+func (s *NATSServer) Target() *NATSTarget {
+	return &NATSTarget{URL: s.url, WSAddr: s.wsAddr, PID: s.p.cmd.Process.Pid}
+}
 
 // Close stops the subprocess.
-func (s *NATSServer) Close() error { return s.p.close() }
+func (s *NATSServer) Close() error {
+	err := s.p.close()
+	_ = os.RemoveAll(s.dir)
+	return err
+}
 
 // EddyProcess is an eddy binary (cmd/eddy) run as a subprocess on loopback
 // ports with records in memory and HTTP off: the same footing as a
@@ -188,7 +215,9 @@ type EddyProcess struct {
 
 // SpawnEddyProcess starts `bin start` on free 127.0.0.1 ports and waits
 // until it accepts connections. Its output goes to logw (nil: discarded).
-func SpawnEddyProcess(bin string, logw io.Writer) (*EddyProcess, error) {
+// sets are extra "path=value" settings (`eddy start -set`), applied after
+// the defaults here (store.engine=memory), so they can override them.
+func SpawnEddyProcess(bin string, logw io.Writer, sets ...string) (*EddyProcess, error) {
 	tcpPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -200,6 +229,9 @@ func SpawnEddyProcess(bin string, logw io.Writer) (*EddyProcess, error) {
 	tcpAddr, wsAddr := "127.0.0.1:"+strconv.Itoa(tcpPort), "127.0.0.1:"+strconv.Itoa(wsPort)
 	args := []string{"start", "-tcp-addr", tcpAddr, "-ws-addr", wsAddr, "-http-addr", engine.Off,
 		"-set", "store.engine=memory", "-log-level", "warn"}
+	for _, kv := range sets {
+		args = append(args, "-set", kv)
+	}
 	p, err := startProcess(bin, args, tcpAddr, logw)
 	if err != nil {
 		return nil, err
@@ -211,9 +243,9 @@ func SpawnEddyProcess(bin string, logw io.Writer) (*EddyProcess, error) {
 func (s *EddyProcess) Target(transport string) (*EddyTarget, error) {
 	switch transport {
 	case "tcp", "":
-		return &EddyTarget{Addr: s.tcpAddr, Trans: "tcp"}, nil
+		return &EddyTarget{Addr: s.tcpAddr, Trans: "tcp", PID: s.p.cmd.Process.Pid}, nil
 	case "ws":
-		return &EddyTarget{Addr: s.ws, Trans: "ws"}, nil
+		return &EddyTarget{Addr: s.ws, Trans: "ws", PID: s.p.cmd.Process.Pid}, nil
 	}
 	return nil, fmt.Errorf("load: transport %q: want tcp or ws", transport)
 }

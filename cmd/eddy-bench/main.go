@@ -5,10 +5,15 @@
 //	           [-transport tcp|ws] [-rate 0] [-baseline nats] [-runs 3]
 //	eddy-bench events-fanout -addr tcp://127.0.0.1:6021
 //	eddy-bench events-fanout -spawn-exec ./eddy -baseline nats
+//	eddy-bench records-fanout -spawn-exec ./eddy [-writers 10 -subs 100]
+//	eddy-bench rpc -spawn-exec ./eddy [-requesters 100 -providers 10 -window 1600]
+//	eddy-bench durable-writes -spawn-exec ./eddy [-writers 64 -window 1024]
+//	eddy-bench connections -spawn-exec ./eddy [-conns 20000 -dial-concurrency 64]
 //	eddy-bench list                      the scenario names
 //
-// It exits 1 when a run finds problems (no deliveries, losses, reordering,
-// errors) and 2 on bad usage. All logic lives in bench/load.
+// Each scenario has its own defaults (load.Defaults). It exits 1 when a
+// run finds problems (no deliveries, losses, reordering, errors) and 2 on
+// bad usage. All logic lives in bench/load.
 package main
 
 import (
@@ -42,7 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	cfg := load.Config{Scenario: args[0], Params: load.DefaultParams(), Out: stdout, Log: stderr}
+	cfg := load.Config{Scenario: args[0], Out: stdout, Log: stderr}
+	cfg.Params, cfg.Transport = load.Defaults(args[0])
 	fs := flags(&cfg, stderr)
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
@@ -66,17 +72,23 @@ func flags(cfg *load.Config, out io.Writer) *flag.FlagSet {
 	p := &cfg.Params
 	fs := flag.NewFlagSet("eddy-bench "+cfg.Scenario, flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.IntVar(&p.Pubs, "pubs", p.Pubs, "publishers (connections)")
-	fs.IntVar(&p.Subs, "subs", p.Subs, "subscribers (connections)")
+	fs.IntVar(&p.Pubs, "pubs", p.Pubs, "publishers (connections); the writers of records-fanout and durable-writes, the requesters of rpc")
+	fs.IntVar(&p.Pubs, "writers", p.Pubs, "the same as -pubs")
+	fs.IntVar(&p.Pubs, "requesters", p.Pubs, "the same as -pubs")
+	fs.IntVar(&p.Subs, "subs", p.Subs, "subscribers (connections); the providers of rpc")
+	fs.IntVar(&p.Subs, "providers", p.Subs, "the same as -subs")
 	fs.IntVar(&p.Size, "size", p.Size, "payload `bytes` (JSON)")
 	fs.DurationVar(&p.Duration, "duration", p.Duration, "measured time per run")
 	fs.DurationVar(&p.Warmup, "warmup", p.Warmup, "unmeasured time before it")
 	fs.Float64Var(&p.Rate, "rate", p.Rate, "total publishes/s; 0: as fast as the server accepts")
 	fs.IntVar(&p.ConfirmEvery, "confirm-every", p.ConfirmEvery, "ask for a confirmation (Emit with id -> Ack) every `n` publishes")
 	fs.IntVar(&p.MaxUnconfirmed, "max-unconfirmed", p.MaxUnconfirmed, "confirmations outstanding per publisher")
-	fs.IntVar(&p.Window, "window", p.Window, "messages published but not yet at every subscriber, over all publishers")
+	fs.IntVar(&p.Window, "window", p.Window, "messages published but not yet at every subscriber, over all publishers; rpc and durable-writes: requests in flight over all connections")
+	fs.IntVar(&p.Conns, "conns", p.Conns, "connections: idle connections (0: 20000, or what the file-descriptor limit allows)")
+	fs.IntVar(&p.DialConcurrency, "dial-concurrency", p.DialConcurrency, "connections: connections being opened at once")
+	fs.StringVar(&cfg.StoreDir, "store-dir", "", "records-fanout, durable-writes: parent `directory` of the spawned server's temporary Pebble store (default: the system's temp dir)")
 	fs.DurationVar(&p.Drain, "drain", p.Drain, "wait for the last deliveries after publishing stops")
-	fs.StringVar(&cfg.Transport, "transport", "tcp", "tcp or ws (with -spawn, or an -addr without scheme)")
+	fs.StringVar(&cfg.Transport, "transport", cfg.Transport, "tcp or ws (with -spawn, or an -addr without scheme)")
 	fs.StringVar(&cfg.Addr, "addr", "", "running server: tcp://host:port or ws://host:port")
 	fs.BoolVar(&cfg.Spawn, "spawn", false, "start a fresh in-process server on 127.0.0.1 for each run")
 	fs.StringVar(&cfg.SpawnExec, "spawn-exec", "", "run this eddy `binary` as a fresh subprocess for each run (like the nats baseline)")

@@ -37,3 +37,31 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("unknown scenario: exit %d, %q", code, errb.String())
 	}
 }
+
+// TestScenarioDefaults: each scenario starts from its own defaults, which
+// flags then change (connections runs over WebSocket unless told).
+func TestScenarioDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		transport string
+		pubs      int
+	}{
+		{[]string{"connections", "-spawn", "-conns", "50", "-duration", "50ms"}, "ws", 1},
+		{[]string{"rpc", "-spawn", "-requesters", "3", "-providers", "2", "-window", "30", "-duration", "100ms", "-warmup", "20ms"}, "tcp", 3},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(tc.args, &out, &errb); code != 0 {
+			t.Fatalf("%q: exit %d: %s", tc.args, code, errb.String())
+		}
+		var line struct {
+			Scenario, Transport string
+			Params              struct{ Pubs int }
+		}
+		if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &line); err != nil {
+			t.Fatalf("%v: %q", err, out.String())
+		}
+		if line.Transport != tc.transport || line.Params.Pubs != tc.pubs {
+			t.Fatalf("%q: %+v", tc.args, line)
+		}
+	}
+}
