@@ -32,7 +32,6 @@ import (
 	"github.com/eddy-realtime/eddy/engine/listen"
 	"github.com/eddy-realtime/eddy/engine/metrics"
 	"github.com/eddy-realtime/eddy/engine/netloop"
-	gnetloop "github.com/eddy-realtime/eddy/engine/netloop/gnet"
 	"github.com/eddy-realtime/eddy/engine/presence"
 	"github.com/eddy-realtime/eddy/engine/record"
 	"github.com/eddy-realtime/eddy/engine/rpc"
@@ -212,7 +211,7 @@ func (s *Server) Start() error {
 		}
 		s.httpLn = ln
 	}
-	loops, err := gnetloop.Start(nsrv, gnetloop.Options{Loops: s.opts.Net.Loops, Logger: s.log})
+	loops, err := s.startLoops(nsrv)
 	if err != nil {
 		if s.httpLn != nil {
 			_ = s.httpLn.Close()

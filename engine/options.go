@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/eddy-realtime/eddy/engine/auth"
@@ -54,7 +56,9 @@ type NetOptions struct {
 	WSAddr string `yaml:"wsAddr"`
 	// TCPAddr is the raw TCP listener. Default ":6021"; "off" disables it.
 	TCPAddr string `yaml:"tcpAddr"`
-	// Backend is the event-loop engine: "gnet". Default "gnet".
+	// Backend is the event-loop engine: "gnet", "netpoll" or "stdnet"
+	// (see Backends). Default "gnet", or "stdnet" when TLS is set: only
+	// stdnet serves TLS.
 	Backend string `yaml:"backend"`
 	// Loops is the number of event loops. Default: one per CPU.
 	Loops int `yaml:"loops"`
@@ -70,7 +74,21 @@ type NetOptions struct {
 	// CompressMin is the smallest outbound message compressed on deflate
 	// connections, in bytes. Default 512.
 	CompressMin int `yaml:"compressMin"`
+	// TLS makes both client listeners speak TLS (stdnet back-end only).
+	TLS TLSOptions `yaml:"tls"`
 }
+
+// TLSOptions configure TLS on the WebSocket and TCP listeners.
+type TLSOptions struct {
+	// Cert is a PEM certificate file, leaf first, intermediates after.
+	// Default "": no TLS.
+	Cert string `yaml:"cert"`
+	// Key is the PEM private key file for Cert. Default "".
+	Key string `yaml:"key"`
+}
+
+// Backends lists the values net.backend accepts.
+func Backends() []string { return []string{"gnet", "netpoll", "stdnet"} }
 
 // HTTPOptions configure the HTTP listener: POST /api, GET /sse, GET
 // /health and GET /metrics (docs/http.md).
@@ -167,6 +185,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.Net.Backend == "" {
 		o.Net.Backend = "gnet"
+		if o.Net.TLS.Cert != "" || o.Net.TLS.Key != "" {
+			o.Net.Backend = "stdnet"
+		}
 	}
 	if o.Net.MaxFrame <= 0 {
 		o.Net.MaxFrame = 1 << 20
@@ -232,8 +253,14 @@ func (o *Options) Validate() error {
 	if o.Net.WSAddr == Off && o.Net.TCPAddr == Off {
 		errs = append(errs, errors.New("net: both listeners are off"))
 	}
-	if o.Net.Backend != "gnet" {
-		errs = append(errs, fmt.Errorf("net.backend: %q is not one of: gnet", o.Net.Backend))
+	if !slices.Contains(Backends(), o.Net.Backend) {
+		errs = append(errs, fmt.Errorf("net.backend: %q is not one of: %s", o.Net.Backend, strings.Join(Backends(), ", ")))
+	}
+	if (o.Net.TLS.Cert == "") != (o.Net.TLS.Key == "") {
+		errs = append(errs, errors.New("net.tls: cert and key must be set together"))
+	}
+	if o.Net.TLS.Cert != "" && o.Net.Backend != "stdnet" {
+		errs = append(errs, fmt.Errorf("net.tls: TLS is served by the stdnet back-end only, not %q: set net.backend to stdnet", o.Net.Backend))
 	}
 	if o.Net.SlowConsumer != "disconnect" && o.Net.SlowConsumer != "drop" {
 		errs = append(errs, fmt.Errorf("net.slowConsumer: %q is not disconnect or drop", o.Net.SlowConsumer))
