@@ -79,106 +79,110 @@ func gOpen(t *testing.T, c *websocket.Conn) {
 }
 
 func TestWebSocketInterop(t *testing.T) {
-	srv := enginetest.Start(t, nil)
-	for _, compress := range []bool{false, true} {
-		t.Run(fmt.Sprintf("deflate=%v", compress), func(t *testing.T) {
-			// A 256-byte write buffer makes the client fragment every larger message.
-			sub := gorillaDial(t, srv, compress, 256)
-			pub := gorillaDial(t, srv, compress, 256)
-			gOpen(t, sub)
-			gOpen(t, pub)
-			gSend(t, sub, &msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionSubscribe, ID: 2, Name: "big"})
-			gExpect(t, sub, fb.TopicEvent, fb.ActionAck)
-			for _, size := range []int{10, 300, 5000, 70000} {
-				data := []byte(`"` + strings.Repeat("abcdefgh", size/8) + `"`)
-				gSend(t, pub, &msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionEmit, Name: "big", Data: data})
-				if v := gExpect(t, sub, fb.TopicEvent, fb.ActionEmit); !bytes.Equal(v.DataBytes(), data) {
-					t.Fatalf("size %d: payload differs", size)
+	forEachBackend(t, func(t *testing.T, backend string) {
+		srv := enginetest.Start(t, on(backend, nil))
+		for _, compress := range []bool{false, true} {
+			t.Run(fmt.Sprintf("deflate=%v", compress), func(t *testing.T) {
+				// A 256-byte write buffer makes the client fragment every larger message.
+				sub := gorillaDial(t, srv, compress, 256)
+				pub := gorillaDial(t, srv, compress, 256)
+				gOpen(t, sub)
+				gOpen(t, pub)
+				gSend(t, sub, &msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionSubscribe, ID: 2, Name: "big"})
+				gExpect(t, sub, fb.TopicEvent, fb.ActionAck)
+				for _, size := range []int{10, 300, 5000, 70000} {
+					data := []byte(`"` + strings.Repeat("abcdefgh", size/8) + `"`)
+					gSend(t, pub, &msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionEmit, Name: "big", Data: data})
+					if v := gExpect(t, sub, fb.TopicEvent, fb.ActionEmit); !bytes.Equal(v.DataBytes(), data) {
+						t.Fatalf("size %d: payload differs", size)
+					}
 				}
-			}
 
-			// Ping with application data comes back as a pong with the same data.
-			pong := make(chan string, 1)
-			sub.SetPongHandler(func(s string) error { pong <- s; return nil })
-			if err := sub.WriteControl(websocket.PingMessage, []byte("hello"), time.Now().Add(time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			gSend(t, sub, &msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionPing, ID: 3})
-			gExpect(t, sub, fb.TopicConnection, fb.ActionPong) // reading drives the pong handler
-			select {
-			case s := <-pong:
-				if s != "hello" {
-					t.Fatalf("pong %q", s)
+				// Ping with application data comes back as a pong with the same data.
+				pong := make(chan string, 1)
+				sub.SetPongHandler(func(s string) error { pong <- s; return nil })
+				if err := sub.WriteControl(websocket.PingMessage, []byte("hello"), time.Now().Add(time.Second)); err != nil {
+					t.Fatal(err)
 				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("no pong")
-			}
+				gSend(t, sub, &msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionPing, ID: 3})
+				gExpect(t, sub, fb.TopicConnection, fb.ActionPong) // reading drives the pong handler
+				select {
+				case s := <-pong:
+					if s != "hello" {
+						t.Fatalf("pong %q", s)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("no pong")
+				}
 
-			// A normal close is answered with the same code.
-			if err := sub.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			_, _, err := sub.ReadMessage()
-			var ce *websocket.CloseError
-			if !errors.As(err, &ce) || ce.Code != websocket.CloseNormalClosure {
-				t.Fatalf("want close 1000, got %v", err)
-			}
-		})
-	}
+				// A normal close is answered with the same code.
+				if err := sub.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second)); err != nil {
+					t.Fatal(err)
+				}
+				_, _, err := sub.ReadMessage()
+				var ce *websocket.CloseError
+				if !errors.As(err, &ce) || ce.Code != websocket.CloseNormalClosure {
+					t.Fatalf("want close 1000, got %v", err)
+				}
+			})
+		}
+	})
 }
 
 func TestWebSocketCloseCodes(t *testing.T) {
-	srv := enginetest.Start(t, func(o *engine.Options) { o.Net.MaxFrame = 4096 })
-	readClose := func(t *testing.T, c *websocket.Conn) int {
-		t.Helper()
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		for {
-			_, _, err := c.ReadMessage()
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				return ce.Code
-			}
-			if err != nil {
-				t.Fatalf("want a close frame, got %v", err)
+	forEachBackend(t, func(t *testing.T, backend string) {
+		srv := enginetest.Start(t, on(backend, func(o *engine.Options) { o.Net.MaxFrame = 4096 }))
+		readClose := func(t *testing.T, c *websocket.Conn) int {
+			t.Helper()
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			for {
+				_, _, err := c.ReadMessage()
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					return ce.Code
+				}
+				if err != nil {
+					t.Fatalf("want a close frame, got %v", err)
+				}
 			}
 		}
-	}
-	for _, compress := range []bool{false, true} {
-		t.Run(fmt.Sprintf("oversize deflate=%v", compress), func(t *testing.T) {
-			c := gorillaDial(t, srv, compress, 0)
+		for _, compress := range []bool{false, true} {
+			t.Run(fmt.Sprintf("oversize deflate=%v", compress), func(t *testing.T) {
+				c := gorillaDial(t, srv, compress, 0)
+				gOpen(t, c)
+				// Random bytes do not compress, so the limit trips either way.
+				big := make([]byte, 8192)
+				for i := range big {
+					big[i] = byte(i*7919 + i>>3)
+				}
+				_ = c.WriteMessage(websocket.BinaryMessage, big)
+				if code := readClose(t, c); code != websocket.CloseMessageTooBig {
+					t.Fatalf("close code %d, want 1009", code)
+				}
+			})
+		}
+		t.Run("text message", func(t *testing.T) {
+			c := gorillaDial(t, srv, false, 0)
 			gOpen(t, c)
-			// Random bytes do not compress, so the limit trips either way.
-			big := make([]byte, 8192)
-			for i := range big {
-				big[i] = byte(i*7919 + i>>3)
-			}
-			_ = c.WriteMessage(websocket.BinaryMessage, big)
-			if code := readClose(t, c); code != websocket.CloseMessageTooBig {
-				t.Fatalf("close code %d, want 1009", code)
+			_ = c.WriteMessage(websocket.TextMessage, []byte("hi"))
+			if code := readClose(t, c); code != websocket.CloseUnsupportedData {
+				t.Fatalf("close code %d, want 1003", code)
 			}
 		})
-	}
-	t.Run("text message", func(t *testing.T) {
-		c := gorillaDial(t, srv, false, 0)
-		gOpen(t, c)
-		_ = c.WriteMessage(websocket.TextMessage, []byte("hi"))
-		if code := readClose(t, c); code != websocket.CloseUnsupportedData {
-			t.Fatalf("close code %d, want 1003", code)
-		}
-	})
-	t.Run("malformed message", func(t *testing.T) {
-		c := gorillaDial(t, srv, false, 0)
-		gOpen(t, c)
-		_ = c.WriteMessage(websocket.BinaryMessage, []byte("garbage!"))
-		if code := readClose(t, c); code != websocket.CloseProtocolError {
-			t.Fatalf("close code %d, want 1002", code)
-		}
-	})
-	t.Run("handshake required", func(t *testing.T) {
-		c := gorillaDial(t, srv, false, 0)
-		gSend(t, c, &msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionEmit, Name: "x"})
-		if code := readClose(t, c); code != 4000+int(protocol.CodeHandshakeRequired) {
-			t.Fatalf("close code %d", code)
-		}
+		t.Run("malformed message", func(t *testing.T) {
+			c := gorillaDial(t, srv, false, 0)
+			gOpen(t, c)
+			_ = c.WriteMessage(websocket.BinaryMessage, []byte("garbage!"))
+			if code := readClose(t, c); code != websocket.CloseProtocolError {
+				t.Fatalf("close code %d, want 1002", code)
+			}
+		})
+		t.Run("handshake required", func(t *testing.T) {
+			c := gorillaDial(t, srv, false, 0)
+			gSend(t, c, &msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionEmit, Name: "x"})
+			if code := readClose(t, c); code != 4000+int(protocol.CodeHandshakeRequired) {
+				t.Fatalf("close code %d", code)
+			}
+		})
 	})
 }

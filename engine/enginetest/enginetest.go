@@ -7,11 +7,20 @@ package enginetest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,7 +32,12 @@ import (
 	"github.com/eddy-realtime/eddy/protocol/fb"
 )
 
+// Backends lists every network back-end, for tests that run over each.
+func Backends() []string { return engine.Backends() }
+
 // Start runs a server on free loopback ports; mutate may adjust options.
+// The network back-end is the EDDY_TEST_BACKEND environment variable when
+// set (default: the server's default), unless mutate sets o.Net.Backend.
 // The server is shut down when the test ends.
 func Start(t testing.TB, mutate func(*engine.Options)) *engine.Server {
 	t.Helper()
@@ -32,6 +46,7 @@ func Start(t testing.TB, mutate func(*engine.Options)) *engine.Server {
 	opts.Net.TCPAddr = "127.0.0.1:0"
 	opts.HTTP.Addr = "127.0.0.1:0"
 	opts.Net.Loops = 2
+	opts.Net.Backend = os.Getenv("EDDY_TEST_BACKEND")
 	opts.Store.Engine = "memory"
 	if mutate != nil {
 		mutate(&opts)
@@ -80,6 +95,65 @@ func DialTCP(t testing.TB, addr string) *Client {
 	c := &Client{t: t, conn: conn, Timeout: 5 * time.Second}
 	t.Cleanup(func() { _ = conn.Close() })
 	return c
+}
+
+// DialTLS connects to a raw TCP listener that speaks TLS (net.tls set).
+func DialTLS(t testing.TB, addr string, cfg *tls.Config) *Client {
+	t.Helper()
+	d := tls.Dialer{Config: cfg}
+	conn, err := d.DialContext(context.Background(), "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Client{t: t, conn: conn, Timeout: 5 * time.Second}
+	t.Cleanup(func() { _ = conn.Close() })
+	return c
+}
+
+// TLSFiles writes a fresh self-signed certificate for 127.0.0.1 and
+// localhost and its key as PEM files in a temporary directory, for
+// net.tls.cert and net.tls.key; roots trusts the certificate.
+func TLSFiles(t testing.TB) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "eddy test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+	return certFile, keyFile, roots
 }
 
 // DialWS connects to the WebSocket listener and completes the upgrade.
