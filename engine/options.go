@@ -60,7 +60,9 @@ type NetOptions struct {
 	// (see Backends). Default "gnet", or "stdnet" when TLS is set: only
 	// stdnet serves TLS.
 	Backend string `yaml:"backend"`
-	// Loops is the number of event loops. Default: one per CPU.
+	// Loops is the number of event loops. Default: one per CPU. With
+	// netpoll it sets netpoll's pollers (process-wide; default netpoll's own,
+	// one per 20 CPUs); stdnet has no loops and ignores it.
 	Loops int `yaml:"loops"`
 	// MaxFrame is the largest inbound message in bytes. Default 1048576.
 	MaxFrame int `yaml:"maxFrame"`
