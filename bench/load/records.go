@@ -147,11 +147,10 @@ type eddyRecords struct {
 	onAck atomic.Pointer[func(id uint64, version int64, err error)]
 
 	// Writer goroutine only.
-	nextID     uint64
-	out        msg.Msg
-	tmpls      []recordTemplate
-	durable    *msgTemplate // durable-writes
-	durableFor string
+	nextID  uint64
+	out     msg.Msg
+	tmpls   []recordTemplate
+	durable map[string]*msgTemplate // durable-writes, by record
 }
 
 type recordTemplate struct {

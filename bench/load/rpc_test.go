@@ -203,8 +203,12 @@ func TestDurableWritesAgainstEddy(t *testing.T) {
 	p, _ := Defaults("durable-writes")
 	p.Duration, p.Warmup, p.Drain = 300*time.Millisecond, 50*time.Millisecond, 3*time.Second
 	p.Pubs, p.Window = 4, 64
+	// One record per writer (coalesced), twice: the second run continues
+	// each record's versions; then 40 records per writer, more than its
+	// window of 16.
 	var acked uint64
-	for run := 0; run < 2; run++ { // the second run continues each record's versions
+	for run, records := range []int{1, 1, 40} {
+		p.Records = records
 		f, problems, err := durableWrites{}.Run(context.Background(), target, p)
 		if err != nil || len(problems) > 0 {
 			t.Fatal(err, problems)
@@ -217,11 +221,13 @@ func TestDurableWritesAgainstEddy(t *testing.T) {
 	// Every acknowledged write is in the store: the versions add up.
 	var stored int64
 	for i := 0; i < p.Pubs; i++ {
-		rec, err := srv.Server().Store().Get(DurablePrefix + strconv.Itoa(i))
-		if err != nil {
-			t.Fatal(err)
+		for _, name := range append(durableNames(i, 1), durableNames(i, 40)...) {
+			rec, err := srv.Server().Store().Get(name)
+			if err != nil {
+				t.Fatal(name, err)
+			}
+			stored += rec.Version
 		}
-		stored += rec.Version
 	}
 	if uint64(stored) != acked {
 		t.Fatalf("%d writes acknowledged, stored versions add up to %d", acked, stored)

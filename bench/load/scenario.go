@@ -81,6 +81,10 @@ type Params struct {
 	// DialConcurrency bounds the connections being opened at once
 	// (connections scenario).
 	DialConcurrency int `json:"dial_concurrency,omitempty"`
+	// Records is the number of records each durable-writes writer writes
+	// in turn (0 or 1: one record, whose writes in flight the store
+	// coalesces).
+	Records int `json:"records,omitempty"`
 }
 
 // DefaultParams are the events-fanout defaults of docs/performance.md.
@@ -120,6 +124,8 @@ func (p Params) Validate() error {
 		return fmt.Errorf("load: conns %d: want 0..1000000", p.Conns)
 	case p.DialConcurrency < 0 || p.DialConcurrency > 10000:
 		return fmt.Errorf("load: dial-concurrency %d: want 0..10000", p.DialConcurrency)
+	case p.Records < 0 || p.Records > 100000:
+		return fmt.Errorf("load: records %d: want 0..100000", p.Records)
 	}
 	return nil
 }

@@ -7,7 +7,7 @@
 //	eddy-bench events-fanout -spawn-exec ./eddy -baseline nats
 //	eddy-bench records-fanout -spawn-exec ./eddy [-writers 10 -subs 100]
 //	eddy-bench rpc -spawn-exec ./eddy [-requesters 100 -providers 10 -window 1600]
-//	eddy-bench durable-writes -spawn-exec ./eddy [-writers 64 -window 1024]
+//	eddy-bench durable-writes -spawn-exec ./eddy [-writers 64 -window 1024 -records 1]
 //	eddy-bench connections -spawn-exec ./eddy [-conns 20000 -dial-concurrency 64]
 //	eddy-bench list                      the scenario names
 //
@@ -86,6 +86,7 @@ func flags(cfg *load.Config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&p.Window, "window", p.Window, "messages published but not yet at every subscriber, over all publishers; rpc and durable-writes: requests in flight over all connections")
 	fs.IntVar(&p.Conns, "conns", p.Conns, "connections: idle connections (0: 20000, or what the file-descriptor limit allows)")
 	fs.IntVar(&p.DialConcurrency, "dial-concurrency", p.DialConcurrency, "connections: connections being opened at once")
+	fs.IntVar(&p.Records, "records", p.Records, "durable-writes: records each writer writes in turn (1: the store coalesces a writer's writes)")
 	fs.StringVar(&cfg.StoreDir, "store-dir", "", "records-fanout, durable-writes: parent `directory` of the spawned server's temporary Pebble store (default: the system's temp dir)")
 	fs.DurationVar(&p.Drain, "drain", p.Drain, "wait for the last deliveries after publishing stops")
 	fs.StringVar(&cfg.Transport, "transport", cfg.Transport, "tcp or ws (with -spawn, or an -addr without scheme)")
