@@ -1,8 +1,9 @@
 // Package netloop is the boundary between the network back-ends (event
 // loops) and the session layer.
 //
-// A back-end (netloop/gnet, and later netpoll and stdnet) owns sockets and
-// event loops. For every accepted socket it creates a *Conn with NewConn and
+// A back-end (netloop/gnet, netloop/netpoll, netloop/stdnet; chosen by the
+// engine's net.backend) owns sockets and event loops; netloop/netlooptest is
+// the conformance suite each one passes. For every accepted socket it creates a *Conn with NewConn and
 // then, on that connection's loop goroutine only, calls:
 //
 //	Feed(buf)  with all inbound bytes buffered so far; it returns how many it
