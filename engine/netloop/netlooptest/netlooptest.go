@@ -53,17 +53,25 @@ type handler struct {
 	busy sync.Map // *netloop.Conn -> *atomic.Int32
 }
 
-func (h *handler) enter(c *netloop.Conn) func() {
-	v, _ := h.busy.LoadOrStore(c, new(atomic.Int32))
-	n := v.(*atomic.Int32)
-	if n.Add(1) != 1 {
-		panic("netlooptest: two goroutines in one connection's loop")
+func (h *handler) counter(c *netloop.Conn) *atomic.Int32 {
+	if v, ok := h.busy.Load(c); ok {
+		return v.(*atomic.Int32)
 	}
-	return func() { n.Add(-1) }
+	v, _ := h.busy.LoadOrStore(c, new(atomic.Int32))
+	return v.(*atomic.Int32)
 }
 
+func (h *handler) enter(c *netloop.Conn) {
+	if h.counter(c).Add(1) != 1 {
+		panic("netlooptest: two goroutines in one connection's loop")
+	}
+}
+
+func (h *handler) leave(c *netloop.Conn) { h.counter(c).Add(-1) }
+
 func (h *handler) OnOpen(c *netloop.Conn) error {
-	defer h.enter(c)()
+	h.enter(c)
+	defer h.leave(c)
 	h.opened.Add(1)
 	h.mu.Lock()
 	h.conns = append(h.conns, c)
@@ -72,7 +80,8 @@ func (h *handler) OnOpen(c *netloop.Conn) error {
 }
 
 func (h *handler) OnMessage(c *netloop.Conn, p []byte) {
-	defer h.enter(c)()
+	h.enter(c)
+	defer h.leave(c)
 	switch {
 	case bytes.HasPrefix(p, []byte("flood ")):
 		var g, n, size int
@@ -97,7 +106,8 @@ func (h *handler) OnMessage(c *netloop.Conn, p []byte) {
 	case string(p) == "post":
 		go func() {
 			_ = c.Post(func() {
-				defer h.enter(c)()
+				h.enter(c)
+				defer h.leave(c)
 				_ = c.Send([]byte("posted"))
 			})
 		}()
@@ -107,7 +117,8 @@ func (h *handler) OnMessage(c *netloop.Conn, p []byte) {
 }
 
 func (h *handler) OnClose(c *netloop.Conn, err error) {
-	defer h.enter(c)()
+	h.enter(c)
+	defer h.leave(c)
 	h.closed.Add(1)
 }
 
