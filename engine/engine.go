@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/engine/auth"
 	"github.com/eddy-realtime/eddy/engine/event"
 	"github.com/eddy-realtime/eddy/engine/httpapi"
@@ -50,15 +51,16 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	events   *event.Table
-	rpc      *rpc.Table
-	presence *presence.Table
-	listen   *listen.Registry // event listening
-	records  *record.Table
-	store    store.Store
-	valve    *valve.Watcher
-	sessions *session.Manager
-	loops    netloop.Engine
+	events       *event.Table
+	rpc          *rpc.Table
+	presence     *presence.Table
+	listen       *listen.Registry // event listening
+	recordListen *listen.Registry
+	records      *record.Table
+	store        store.Store
+	valve        *valve.Watcher
+	sessions     *session.Manager
+	loops        netloop.Engine
 
 	metrics *metrics.Metrics
 	auth    session.Authenticator
@@ -100,7 +102,9 @@ func New(opts Options, logger *slog.Logger) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: logger, events: event.New(), presence: presence.New()}
 	s.listen = listen.New(fb.TopicEvent, s.events)
-	s.rpc = rpc.New(rpcConfig(opts.RPC))
+	rc := rpcConfig(opts.RPC)
+	rc.OnTimeout = func(accept bool) { s.metrics.RPCTimeout(accept) } // metrics exist before any request
+	s.rpc = rpc.New(rc)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	chain, err := auth.New(opts.Auth, auth.WithLogger(logger))
 	if err != nil {
@@ -130,20 +134,29 @@ func New(opts Options, logger *slog.Logger) (*Server, error) {
 	s.metrics.GaugeFunc("eddy_rpc_pending", "RPC requests in flight.", func() float64 { return float64(s.rpc.Pending()) })
 	s.auth, s.perms = newAuthenticator(chain), permissions
 	s.records = record.New(persister{st}, s.goFunc, record.Options{MaxRecords: opts.Store.MaxRecords, MaxDocument: opts.Net.MaxFrame - 4096})
+	s.recordListen = listen.New(fb.TopicRecord, s.records)
+	s.recordListen.OnProvider(func(name string, has bool) {
+		m := msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionSubscriptionHasProvider, Name: name, HasVersion: true}
+		if has {
+			m.Version = 1
+		}
+		s.records.Broadcast(name, msg.Append(nil, &m))
+	})
 	s.sessions = session.NewManager(session.Config{
-		Options:     opts.Session,
-		Auth:        s.auth,
-		Events:      s.events,
-		Records:     s.records,
-		RPC:         s.rpc,
-		Presence:    s.presence,
-		EventListen: s.listen,
-		Permissions: permissions,
-		Reader:      recordReader{st},
-		Logger:      logger,
-		Metrics:     s.metrics,
-		Go:          s.goFunc,
-		Release:     Release,
+		Options:      opts.Session,
+		Auth:         s.auth,
+		Events:       s.events,
+		Records:      s.records,
+		RPC:          s.rpc,
+		Presence:     s.presence,
+		EventListen:  s.listen,
+		RecordListen: s.recordListen,
+		Permissions:  permissions,
+		Reader:       recordReader{st},
+		Logger:       logger,
+		Metrics:      s.metrics,
+		Go:           s.goFunc,
+		Release:      Release,
 	})
 	return s, nil
 }
@@ -279,6 +292,9 @@ func (s *Server) RPC() *rpc.Table { return s.rpc }
 
 // Presence exposes the presence table (for tests and metrics).
 func (s *Server) Presence() *presence.Table { return s.presence }
+
+// RecordListeners exposes the record listen registry (for tests and metrics).
+func (s *Server) RecordListeners() *listen.Registry { return s.recordListen }
 
 // EventListeners exposes the event listen registry (for tests and metrics).
 func (s *Server) EventListeners() *listen.Registry { return s.listen }
