@@ -120,11 +120,24 @@ func (s *Session) checkName(topic fb.Topic, action fb.Action, id uint64, name []
 	case len(name) == 0 || !utf8.Valid(name):
 		s.fail(topic, action, id, name, protocol.CodeInvalidName, "")
 	case len(name) > s.m.opts.MaxNameLength:
-		s.fail(topic, action, id, name[:32], protocol.CodeNameTooLong, "limit "+itoa(int64(s.m.opts.MaxNameLength))+" bytes")
+		s.fail(topic, action, id, namePrefix(name), protocol.CodeNameTooLong, "limit "+itoa(int64(s.m.opts.MaxNameLength))+" bytes")
 	default:
 		return true
 	}
 	return false
+}
+
+// namePrefix shortens a refused, overlong name for the error reply: at most
+// 32 bytes, cut at a character boundary.
+func namePrefix(name []byte) []byte {
+	if len(name) <= 32 {
+		return name
+	}
+	n := 32
+	for n > 0 && !utf8.RuneStart(name[n]) {
+		n--
+	}
+	return name[:n]
 }
 
 // send encodes m and queues it on the connection.
