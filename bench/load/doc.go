@@ -55,8 +55,10 @@
 // # Invariants
 //
 //  1. After warm-up, the hot paths (stamping, framing and writing a
-//     publish; reading, verifying and checking a delivery) allocate
-//     nothing (TestPayloadStampAndRead, TestEddyConnReadPathDoesNotAllocate).
+//     publish, a record write, an RPC request or answer, a durable write;
+//     reading, verifying and checking a delivery or a response) allocate
+//     nothing (TestPayloadStampAndRead, TestEddyConnReadPathDoesNotAllocate,
+//     TestScenarioHotPathsDoNotAllocate).
 //  2. A run reports a problem, and Run returns ErrFailed, when nothing is
 //     delivered or answered (at all, or in the measured window), a
 //     delivery is lost, duplicated, reordered or malformed, a record
