@@ -101,6 +101,7 @@ func (c *Conn) Send(payload []byte) error {
 	if len(c.mu.buf)+len(payload)+14+int(c.backlog.Load()) > c.srv.Options.MaxQueue {
 		return c.overflowLocked()
 	}
+	c.mu.buf = bufpool.Grow(c.mu.buf, len(payload)+14)
 	if c.kind != WebSocket {
 		c.mu.buf = frame.AppendHeader(c.mu.buf, len(payload))
 	} else {
