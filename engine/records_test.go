@@ -2,11 +2,13 @@ package engine_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/eddy-realtime/eddy/engine"
 
+	"github.com/eddy-realtime/eddy/codec/frame"
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/engine/enginetest"
 	"github.com/eddy-realtime/eddy/protocol"
@@ -185,4 +187,40 @@ func stop(t *testing.T, srv *engine.Server) {
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestWritesBehindALoadKeepTheirOrder pipelines writes to a record that is
+// not in memory yet: they must be applied in the order they were sent,
+// even though the first one waits for the record to load.
+func TestWritesBehindALoadKeepTheirOrder(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		srv := enginetest.Start(t, func(o *engine.Options) { o.Net.Backend = backend })
+		c := enginetest.DialTCP(t, srv.TCPAddr()).Open()
+		const n = 50
+		var batch []byte
+		for i := 1; i <= n; i++ {
+			name := "fresh/" + backend
+			if i%7 == 0 {
+				name = "other/" + backend // interleave a second record that also loads
+			}
+			batch = frame.Append(batch, msg.Append(nil, &msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionPatch, ID: uint64(i), Name: name,
+				Path: "n", Data: []byte(strconv.Itoa(i)), Flags: fb.FlagsForced | fb.FlagsWantAck}))
+		}
+		if _, err := c.Conn().Write(batch); err != nil {
+			t.Fatal(err)
+		}
+		next := map[string]int64{}
+		for i := 0; i < n; i++ {
+			v := c.Expect(fb.TopicRecord, fb.ActionWriteAck)
+			name := string(v.Name())
+			next[name]++
+			if v.Version() != next[name] {
+				t.Fatalf("write %d to %s acknowledged as version %d, want %d", v.Id(), name, v.Version(), next[name])
+			}
+		}
+		c.Send(rec(fb.ActionSnapshot, 100, "fresh/"+backend))
+		if v := c.Expect(fb.TopicRecord, fb.ActionSnapshotResult); string(v.DataBytes()) != `{"n":50}` {
+			t.Fatalf("final document %s", v.DataBytes())
+		}
+	})
 }

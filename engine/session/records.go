@@ -11,8 +11,14 @@ import (
 
 // record handles the Record topic. A message naming a record that is not in
 // memory is copied, the record is loaded off the loop, and the message runs
-// again on this loop once it is there; nothing blocks the loop.
+// again on this loop once it is there; nothing blocks the loop. Record
+// messages that arrive meanwhile wait behind it, so a connection's record
+// messages always take effect in the order it sent them.
 func (s *Session) record(v *msg.View) {
+	if len(s.recq) > 0 && !s.draining {
+		s.recq = append(s.recq, append([]byte(nil), v.Bytes()...))
+		return
+	}
 	switch v.Action() {
 	case fb.ActionRead, fb.ActionUpdate, fb.ActionPatch, fb.ActionErasePath, fb.ActionDelete,
 		fb.ActionHas, fb.ActionHead, fb.ActionSnapshot:
@@ -49,9 +55,20 @@ func (s *Session) record(v *msg.View) {
 	}
 }
 
-// loadThenReplay loads every named record and then runs the message again.
+// loadThenReplay queues the message (it is the first waiting one, or the
+// front one missing again while the queue drains) and loads every named
+// record; then the queue drains.
 func (s *Session) loadThenReplay(v *msg.View, names []string) {
-	payload := append([]byte(nil), v.Bytes()...)
+	if s.draining {
+		s.recqMissed = names // the front message stays at the front
+		return
+	}
+	s.recq = append(s.recq, append([]byte(nil), v.Bytes()...))
+	s.loadRecords(names)
+}
+
+// loadRecords loads names off the loop and then drains the queue on it.
+func (s *Session) loadRecords(names []string) {
 	pending := len(names)
 	var firstErr error
 	for _, name := range names {
@@ -61,19 +78,39 @@ func (s *Session) loadThenReplay(v *msg.View, names []string) {
 					firstErr = err
 				}
 				pending--
-				if pending > 0 {
-					return
+				if pending == 0 {
+					s.drainRecords(firstErr)
 				}
-				if firstErr != nil {
-					var rv msg.View
-					_ = rv.Reset(payload)
-					s.fail(fb.TopicRecord, rv.Action(), rv.Id(), rv.Name(), protocol.CodeStorageError, firstErr.Error())
-					return
-				}
-				s.replay(payload)
 			})
 		})
 	}
+}
+
+// drainRecords runs the waiting record messages in order until one names a
+// record that is not in memory; that one waits for its load.
+func (s *Session) drainRecords(err error) {
+	if err != nil && len(s.recq) > 0 {
+		var rv msg.View
+		if rv.Reset(s.recq[0]) == nil {
+			s.fail(fb.TopicRecord, rv.Action(), rv.Id(), rv.Name(), protocol.CodeStorageError, err.Error())
+		}
+		s.recq = s.recq[1:]
+	}
+	s.draining = true
+	for len(s.recq) > 0 {
+		s.recqMissed = nil
+		s.replay(s.recq[0])
+		if names := s.recqMissed; names != nil {
+			s.recqMissed = nil
+			s.draining = false
+			s.loadRecords(names)
+			return
+		}
+		s.recq[0] = nil
+		s.recq = s.recq[1:]
+	}
+	s.recq = nil
+	s.draining = false
 }
 
 // replay runs a copied message through dispatch again, on the loop.

@@ -168,7 +168,10 @@ type Session struct {
 	eventListener  *listen.Peer
 	recordListener *listen.Peer
 	records        map[string]struct{}
-	rateWindow     int64 // unix second of the current rate window
+	recq           [][]byte // record messages waiting for a record load, in arrival order
+	recqMissed     []string // set while draining when the front message misses again
+	draining       bool     // recq is being run
+	rateWindow     int64    // unix second of the current rate window
 	rateCount      int
 	vuser          valve.User    // the identity permission rules see
 	vreq           valve.Request // reused for every check
