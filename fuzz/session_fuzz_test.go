@@ -12,8 +12,8 @@ import (
 	"github.com/eddy-realtime/eddy/engine/listen"
 	"github.com/eddy-realtime/eddy/engine/netloop"
 	"github.com/eddy-realtime/eddy/engine/presence"
-	"github.com/eddy-realtime/eddy/engine/rpc"
 	"github.com/eddy-realtime/eddy/engine/record"
+	"github.com/eddy-realtime/eddy/engine/rpc"
 	"github.com/eddy-realtime/eddy/engine/session"
 	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/protocol/fb"
@@ -33,10 +33,12 @@ func (t *memTransport) Write(b []byte) error {
 	t.mu.Unlock()
 	return nil
 }
-func (t *memTransport) Buffered() int        { return 0 }
-func (t *memTransport) Wake()                {}
-func (t *memTransport) Close()               { t.mu.Lock(); t.closed = true; t.mu.Unlock() }
-func (t *memTransport) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
+func (t *memTransport) Buffered() int { return 0 }
+func (t *memTransport) Wake()         {}
+func (t *memTransport) Close()        { t.mu.Lock(); t.closed = true; t.mu.Unlock() }
+func (t *memTransport) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
+}
 
 // memPersister keeps records in a map: the fuzz targets exercise the
 // record paths without disk.

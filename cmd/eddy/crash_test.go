@@ -157,4 +157,3 @@ func startBinary(t *testing.T, bin, data, addr string) *exec.Cmd {
 	}
 	return cmd
 }
-
