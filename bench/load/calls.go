@@ -370,22 +370,7 @@ func (r *callRun) drained() bool {
 // sleep waits d, returning early with an error when the run aborts or a
 // client fails.
 func (r *callRun) sleep(ctx context.Context, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-r.abort:
-			return errors.New("aborted")
-		case <-tick.C:
-			if err := r.clientErr(); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return watchSleep(ctx, d, r.abort, r.clientErr)
 }
 
 func (r *callRun) clientErr() error {

@@ -233,22 +233,7 @@ func runFanout(ctx context.Context, target Target, p Params, shape fanoutShape) 
 // sleep waits d, returning early with an error when the run aborts or a
 // client fails.
 func (r *fanoutRun) sleep(ctx context.Context, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-r.abort:
-			return errors.New("aborted")
-		case <-tick.C:
-			if err := r.clientErr(); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return watchSleep(ctx, d, r.abort, r.clientErr)
 }
 
 func (r *fanoutRun) clientErr() error {
@@ -503,3 +488,24 @@ func (r *fanoutRun) waitWindow(idx int, seq, window uint64) error {
 
 func round1(x float64) float64 { return math.Round(x*10) / 10 }
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+
+// watchSleep waits d, checking every 50ms that no client failed (check),
+// and returns early when ctx ends, abort closes or check reports an error.
+func watchSleep(ctx context.Context, d time.Duration, abort <-chan struct{}, check func() error) error {
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-abort:
+			return errors.New("aborted")
+		case <-tick.C:
+			if err := check(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
