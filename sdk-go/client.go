@@ -123,7 +123,7 @@ func newClient(addr string, o options, auth []byte) *Client {
 	c.Event = newEvents(c)
 	c.topics[fb.TopicEvent] = c.Event.onMessage
 	c.resubscribe = append(c.resubscribe, c.Event.resubscribe)
-	c.resubscribe = append(c.resubscribe, c.Event.relisten)
+	c.resubscribe = append(c.resubscribe, c.Event.listen.relisten)
 	c.RPC = newRPC(c)
 	c.topics[fb.TopicRpc] = c.RPC.onMessage
 	c.resubscribe = append(c.resubscribe, c.RPC.resubscribe)
@@ -132,6 +132,7 @@ func newClient(addr string, o options, auth []byte) *Client {
 	c.resubscribe = append(c.resubscribe, c.Presence.resubscribe)
 	c.Record = newRecords(c)
 	c.topics[fb.TopicRecord] = c.Record.onMessage
+	c.resubscribe = append(c.resubscribe, c.Record.listen.relisten)
 	c.errorHooks[fb.TopicRecord] = c.Record.onError
 	c.resubscribe = append(c.resubscribe, c.Record.resubscribe)
 	c.running.Store(1) // the dispatcher

@@ -34,7 +34,7 @@ type Events struct {
 
 	deliverFn func(name, data []byte) // e.deliver, bound once
 
-	listen eventListen // Listen and Unlisten (listen.go)
+	listen listening // Listen and Unlisten (listen.go)
 }
 
 // eventEntry is one subscribed name.
@@ -66,6 +66,7 @@ type Subscription struct {
 
 func newEvents(c *Client) *Events {
 	e := &Events{c: c, names: make(map[string]*eventEntry)}
+	e.listen.c, e.listen.topic = c, fb.TopicEvent
 	e.deliverFn = e.deliver
 	return e
 }
@@ -425,7 +426,7 @@ func (e *Events) deliverLocal(name string, data []byte) {
 // onMessage handles Event messages that are not replies (reader goroutine).
 func (e *Events) onMessage(cn *conn.Conn, v *msg.View) {
 	if a := v.Action(); a == fb.ActionSubscriptionFound || a == fb.ActionSubscriptionRemoved {
-		e.onListen(cn, v)
+		e.listen.onListen(cn, v)
 		return
 	}
 	if v.Action() != fb.ActionEmit {

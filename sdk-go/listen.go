@@ -15,8 +15,12 @@ import (
 	"github.com/eddy-realtime/eddy/sdk-go/internal/track"
 )
 
-// eventListen is the listening state of Events (Events.listen).
-type eventListen struct {
+// listening is the listening state of one topic (Events.listen,
+// Records.listen): the patterns this client listens to and the names it
+// provides under each.
+type listening struct {
+	c        *Client
+	topic    fb.Topic
 	mu       sync.Mutex
 	patterns map[string]*eventListener
 }
@@ -25,7 +29,7 @@ type eventListener struct {
 	pattern   string
 	onFound   func(match string, r *ListenResponse)
 	onRemoved func(match string)
-	provided  map[string]struct{} // names accepted; under eventListen.mu
+	provided  map[string]struct{} // names accepted; under listening.mu
 	active    atomic.Bool
 }
 
@@ -33,7 +37,7 @@ type eventListener struct {
 // provides a name (see Events.Listen). Answer once, now or later, from any
 // goroutine.
 type ListenResponse struct {
-	ev       *Events
+	ls       *listening
 	l        *eventListener
 	cn       *conn.Conn // the answer goes where the question came from
 	name     string
@@ -58,6 +62,15 @@ type ListenResponse struct {
 // second Listen to the same pattern one with AlreadyListening. While the
 // client is reconnecting the pattern is recorded and sent once connected.
 func (e *Events) Listen(pattern string, onFound func(match string, r *ListenResponse), onRemoved func(match string)) error {
+	return e.listen.listen(pattern, onFound, onRemoved)
+}
+
+// Unlisten stops listening to pattern. onRemoved runs for every name this
+// client was providing under it. Unlistening a pattern this client does
+// not listen to is an *Error with code NotListening.
+func (e *Events) Unlisten(pattern string) error { return e.listen.unlisten(pattern) }
+
+func (ls *listening) listen(pattern string, onFound func(match string, r *ListenResponse), onRemoved func(match string)) error {
 	if err := validName("listen", pattern); err != nil {
 		return err
 	}
@@ -67,13 +80,12 @@ func (e *Events) Listen(pattern string, onFound func(match string, r *ListenResp
 	if onRemoved == nil {
 		onRemoved = func(string) {}
 	}
-	ls := &e.listen
 	ls.mu.Lock()
 	if _, dup := ls.patterns[pattern]; dup {
 		ls.mu.Unlock()
 		return &Error{Code: protocol.CodeAlreadyListening, Op: "listen", Name: pattern}
 	}
-	cn, err := e.c.live()
+	cn, err := ls.c.live()
 	if errors.Is(err, ErrClosed) {
 		ls.mu.Unlock()
 		return err
@@ -89,62 +101,58 @@ func (e *Events) Listen(pattern string, onFound func(match string, r *ListenResp
 		return nil
 	}
 	w, tf := track.NewWaiter()
-	id := e.c.tracker.Add(cn, tf)
-	err = cn.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionListen, ID: id, Name: pattern})
+	id := ls.c.tracker.Add(cn, tf)
+	err = cn.Send(&msg.Msg{Topic: ls.topic, Action: fb.ActionListen, ID: id, Name: pattern})
 	ls.mu.Unlock()
 	if err != nil {
-		e.c.tracker.Cancel(id)
+		ls.c.tracker.Cancel(id)
 		if errors.Is(err, conn.ErrClosed) {
 			return nil // the reconnect listens again
 		}
-		e.dropListener(l)
-		return e.c.sendErr(err)
+		ls.dropListener(l)
+		return ls.c.sendErr(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), e.c.opts.requestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), ls.c.opts.requestTimeout)
 	defer cancel()
 	rep, err := w.Wait(ctx)
 	switch {
 	case err != nil:
-		e.c.tracker.Cancel(id)
+		ls.c.tracker.Cancel(id)
 		return fmt.Errorf("eddy: listen %q: %w", pattern, err)
 	case rep.Err == nil && rep.Action == fb.ActionError:
-		e.dropListener(l)
+		ls.dropListener(l)
 		return &Error{Code: protocol.Code(rep.Code), Reason: rep.Reason, Op: "listen", Name: pattern}
 	}
 	return nil
 }
 
-// Unlisten stops listening to pattern. onRemoved runs for every name this
-// client was providing under it. Unlistening a pattern this client does
-// not listen to is an *Error with code NotListening.
-func (e *Events) Unlisten(pattern string) error {
-	ls := &e.listen
+func (ls *listening) unlisten(pattern string) error {
 	ls.mu.Lock()
 	l := ls.patterns[pattern]
 	if l == nil {
 		ls.mu.Unlock()
 		return &Error{Code: protocol.CodeNotListening, Op: "unlisten", Name: pattern}
 	}
-	e.removeListenerLocked(l)
-	cn := e.c.cur.Load()
+	ls.removeListenerLocked(l)
+	cn := ls.c.cur.Load()
 	if cn == nil {
 		ls.mu.Unlock()
 		return nil
 	}
 	w, tf := track.NewWaiter()
-	id := e.c.tracker.Add(cn, tf)
-	err := cn.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionUnlisten, ID: id, Name: pattern})
+	id := ls.c.tracker.Add(cn, tf)
+	err := cn.Send(&msg.Msg{Topic: ls.topic, Action: fb.ActionUnlisten, ID: id, Name: pattern})
 	ls.mu.Unlock()
 	if err != nil {
-		e.c.tracker.Cancel(id)
+		ls.c.tracker.Cancel(id)
 		return nil // the connection is ending, and the server forgets with it
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), e.c.opts.requestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), ls.c.opts.requestTimeout)
 	defer cancel()
 	rep, err := w.Wait(ctx)
 	switch {
 	case err != nil:
-		e.c.tracker.Cancel(id)
+		ls.c.tracker.Cancel(id)
 		return fmt.Errorf("eddy: unlisten %q: %w", pattern, err)
 	case rep.Err == nil && rep.Action == fb.ActionError:
 		return &Error{Code: protocol.Code(rep.Code), Reason: rep.Reason, Op: "unlisten", Name: pattern}
@@ -153,34 +161,33 @@ func (e *Events) Unlisten(pattern string) error {
 }
 
 // dropListener undoes a refused Listen.
-func (e *Events) dropListener(l *eventListener) {
-	e.listen.mu.Lock()
-	if e.listen.patterns[l.pattern] == l {
-		e.removeListenerLocked(l)
+func (ls *listening) dropListener(l *eventListener) {
+	ls.mu.Lock()
+	if ls.patterns[l.pattern] == l {
+		ls.removeListenerLocked(l)
 	}
-	e.listen.mu.Unlock()
+	ls.mu.Unlock()
 }
 
 // removeListenerLocked forgets l and queues onRemoved for what it provided.
-func (e *Events) removeListenerLocked(l *eventListener) {
+func (ls *listening) removeListenerLocked(l *eventListener) {
 	l.active.Store(false)
-	delete(e.listen.patterns, l.pattern)
-	e.removedLocked(l)
+	delete(ls.patterns, l.pattern)
+	ls.removedLocked(l)
 }
 
 // removedLocked queues onRemoved for every name l provides and forgets them.
-func (e *Events) removedLocked(l *eventListener) {
+func (ls *listening) removedLocked(l *eventListener) {
 	for name := range l.provided {
-		e.c.disp.call(func() { l.onRemoved(name) })
+		ls.c.disp.call(func() { l.onRemoved(name) })
 	}
 	clear(l.provided)
 }
 
 // onListen handles SubscriptionFound and SubscriptionRemoved (reader
 // goroutine).
-func (e *Events) onListen(cn *conn.Conn, v *msg.View) {
+func (ls *listening) onListen(cn *conn.Conn, v *msg.View) {
 	name, pattern := string(v.Name()), string(v.Path())
-	ls := &e.listen
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	l := ls.patterns[pattern]
@@ -188,13 +195,13 @@ func (e *Events) onListen(cn *conn.Conn, v *msg.View) {
 		return // unlistened meanwhile; the server hands the name on
 	}
 	if v.Action() == fb.ActionSubscriptionFound {
-		r := &ListenResponse{ev: e, l: l, cn: cn, name: name}
-		e.c.disp.call(func() { l.onFound(name, r) })
+		r := &ListenResponse{ls: ls, l: l, cn: cn, name: name}
+		ls.c.disp.call(func() { l.onFound(name, r) })
 		return
 	}
 	if _, ok := l.provided[name]; ok {
 		delete(l.provided, name)
-		e.c.disp.call(func() { l.onRemoved(name) })
+		ls.c.disp.call(func() { l.onRemoved(name) })
 	}
 }
 
@@ -207,14 +214,14 @@ func (r *ListenResponse) Accept() error {
 	if r.answered.Swap(true) {
 		return ErrAlreadyAnswered
 	}
-	ls := &r.ev.listen
+	ls := r.ls
 	ls.mu.Lock()
-	if !r.l.active.Load() || r.cn != r.ev.c.cur.Load() {
+	if !r.l.active.Load() || r.cn != ls.c.cur.Load() {
 		ls.mu.Unlock()
 		return fmt.Errorf("eddy: listen accept %q: %w", r.name, ErrConnectionLost)
 	}
 	r.l.provided[r.name] = struct{}{}
-	err := r.cn.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionListenAccept, Name: r.name, Path: r.l.pattern})
+	err := r.cn.Send(&msg.Msg{Topic: ls.topic, Action: fb.ActionListenAccept, Name: r.name, Path: r.l.pattern})
 	if err != nil {
 		delete(r.l.provided, r.name)
 	}
@@ -228,7 +235,7 @@ func (r *ListenResponse) Reject() error {
 	if r.answered.Swap(true) {
 		return ErrAlreadyAnswered
 	}
-	return r.sendErr(r.cn.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionListenReject, Name: r.name, Path: r.l.pattern}))
+	return r.sendErr(r.cn.Send(&msg.Msg{Topic: r.ls.topic, Action: fb.ActionListenReject, Name: r.name, Path: r.l.pattern}))
 }
 
 func (r *ListenResponse) sendErr(err error) error {
@@ -241,27 +248,26 @@ func (r *ListenResponse) sendErr(err error) error {
 // relisten registers every pattern again on a new connection. The server
 // forgot what this client provided with the old connection, so onRemoved
 // runs for those names first; the server asks about them again.
-func (e *Events) relisten(cn *conn.Conn) {
-	ls := &e.listen
+func (ls *listening) relisten(cn *conn.Conn) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	patterns := make([]string, 0, len(ls.patterns))
 	for p, l := range ls.patterns {
-		e.removedLocked(l)
+		ls.removedLocked(l)
 		patterns = append(patterns, p)
 	}
 	sort.Strings(patterns)
 	for _, pattern := range patterns {
 		l := ls.patterns[pattern]
-		id := e.c.tracker.Add(cn, func(v *msg.View, err error) {
+		id := ls.c.tracker.Add(cn, func(v *msg.View, err error) {
 			if err != nil || v.Action() != fb.ActionError {
 				return
 			}
-			e.dropListener(l)
-			e.c.reportError(&Error{Code: protocol.Code(v.Code()), Reason: string(v.Reason()), Op: "listen", Name: pattern})
+			ls.dropListener(l)
+			ls.c.reportError(&Error{Code: protocol.Code(v.Code()), Reason: string(v.Reason()), Op: "listen", Name: pattern})
 		})
-		if cn.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionListen, ID: id, Name: pattern}) != nil {
-			e.c.tracker.Cancel(id)
+		if cn.Send(&msg.Msg{Topic: ls.topic, Action: fb.ActionListen, ID: id, Name: pattern}) != nil {
+			ls.c.tracker.Cancel(id)
 			return
 		}
 	}

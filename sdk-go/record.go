@@ -85,10 +85,13 @@ type Records struct {
 
 	mu   sync.RWMutex
 	recs map[string]*localRecord
+
+	listen listening // Listen and Unlisten (listen.go)
 }
 
 func newRecords(c *Client) *Records {
 	rs := &Records{c: c, recs: make(map[string]*localRecord)}
+	rs.listen.c, rs.listen.topic = c, fb.TopicRecord
 	rs.merge.global = c.opts.recordMerge
 	return rs
 }
@@ -245,8 +248,18 @@ func (rs *Records) onMessage(cn *conn.Conn, v *msg.View) {
 	if id := v.Id(); id != 0 && rs.c.tracker.Resolve(id, v) {
 		return
 	}
+	if a := v.Action(); a == fb.ActionSubscriptionFound || a == fb.ActionSubscriptionRemoved {
+		rs.listen.onListen(cn, v)
+		return
+	}
 	r := rs.lookup(v.Name())
 	if r == nil {
+		return
+	}
+	if v.Action() == fb.ActionSubscriptionHasProvider {
+		r.mu.Lock()
+		r.setProviderLocked(v.Version() == 1)
+		r.mu.Unlock()
 		return
 	}
 	r.mu.Lock()
@@ -295,6 +308,8 @@ func (rs *Records) resubscribe(cn *conn.Conn) {
 	rs.mu.RUnlock()
 	for _, r := range list {
 		r.mu.Lock()
+		// The server tells a resubscribed record again if it has a provider.
+		r.setProviderLocked(false)
 		switch r.state {
 		case stLoading:
 			if r.read == nil || r.read.cn != cn {

@@ -147,6 +147,8 @@ type localRecord struct {
 	attempts      int          // merge writes in a row that conflicted again
 	subs          []*pathSub
 	hooks         []delHook
+	hasProvider   bool       // an active provider serves the record (record listening)
+	provHooks     []provHook // OnProviderChange callbacks
 	notes         []note
 	draining      bool
 
