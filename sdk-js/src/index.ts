@@ -40,6 +40,7 @@ export type { LoginResult } from './connection';
 export { ClientErrorCode, EddyError, ErrorCode, ErrorInfo, codeName } from './errors';
 export type { EventCallback } from './event';
 export type { Json } from './json';
+export { EddySSE, type SSEEvents, type SSEOptions } from './sse';
 export type { ListenCallback, ListenResponse } from './listen';
 export { ConnectionState, type EddyOptions, type WebSocketConstructor, type WebSocketLike } from './options';
 export type { PresenceCallback } from './presence';
