@@ -153,7 +153,7 @@ func (c *Conn) scheduleLocked() {
 	c.mu.scheduled = true
 	c.mu.Unlock()
 	if wake {
-		c.t.Wake()
+		c.srv.wakeSoon(c)
 	}
 }
 

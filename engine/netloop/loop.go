@@ -40,11 +40,13 @@ func (c *Conn) Feed(buf []byte) int {
 	c.mu.scheduled = true // the back-end flushes after Feed: sends need no wake
 	c.mu.Unlock()
 	var n int
+	c.srv.beginFeed()
 	if c.kind != WebSocket {
 		n = c.feedTCP(buf)
 	} else {
 		n = c.feedWS(buf)
 	}
+	c.srv.endFeed()
 	if c.srv.Stats != nil && n > 0 {
 		c.srv.Stats.Received(n)
 	}

@@ -3,6 +3,7 @@ package netloop
 import (
 	"context"
 	"net"
+	"sync"
 
 	"github.com/eddy-realtime/eddy/protocol"
 )
@@ -140,6 +141,56 @@ type Server struct {
 	Options   Options
 	Listeners []Listener
 	Stats     Stats
+
+	// pend defers the wake-ups that fan-out causes while some connection is
+	// being fed: a subscriber is woken once, when the read batch that
+	// delivered to it ends, rather than at its first message, so it flushes
+	// everything the batch queued with one write.
+	pend struct {
+		sync.Mutex
+		feeding int     // Feed calls in progress, on any loop
+		list    []*Conn // woken by the next Feed to end
+		spare   []*Conn
+	}
+}
+
+// wakeSoon wakes c's loop, or leaves it to the end of the Feed in progress.
+func (s *Server) wakeSoon(c *Conn) {
+	s.pend.Lock()
+	if s.pend.feeding > 0 {
+		s.pend.list = append(s.pend.list, c)
+		s.pend.Unlock()
+		return
+	}
+	s.pend.Unlock()
+	c.t.Wake()
+}
+
+func (s *Server) beginFeed() {
+	s.pend.Lock()
+	s.pend.feeding++
+	s.pend.Unlock()
+}
+
+// endFeed wakes every connection deferred so far. Whichever Feed ends
+// first wakes them; a Send that saw a Feed in progress is always followed
+// by that Feed's end.
+func (s *Server) endFeed() {
+	s.pend.Lock()
+	s.pend.feeding--
+	list := s.pend.list
+	s.pend.list = s.pend.spare[:0]
+	s.pend.spare = nil
+	s.pend.Unlock()
+	for i, c := range list {
+		c.t.Wake()
+		list[i] = nil
+	}
+	s.pend.Lock()
+	if s.pend.spare == nil {
+		s.pend.spare = list[:0]
+	}
+	s.pend.Unlock()
 }
 
 // CloseError is returned by Handler.OnOpen to refuse a connection with a
