@@ -29,25 +29,6 @@ import (
 
 var recTransports = []string{"tcp", "ws"}
 
-func recAddr(srv *engine.Server, transport string) string {
-	if transport == "ws" {
-		return "ws://" + srv.WSAddr() + "/"
-	}
-	return "tcp://" + srv.TCPAddr()
-}
-
-func recDial(t *testing.T, addr string, opts ...eddy.Option) *eddy.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := eddy.Dial(ctx, addr, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 func recCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
@@ -134,9 +115,9 @@ func TestRecordsEndToEnd(t *testing.T) {
 		t.Run(transport, func(t *testing.T) {
 			ctx := recCtx(t)
 			name := "driver/" + transport
-			a := recDial(t, recAddr(srv, transport))
-			b := recDial(t, recAddr(srv, "tcp"))
-			o := recDial(t, recAddr(srv, "ws"))
+			a := dial(t, addrOf(srv, transport))
+			b := dial(t, addrOf(srv, "tcp"))
+			o := dial(t, addrOf(srv, "ws"))
 
 			// Missing: Head -1, Has false, Snapshot not found; none creates it.
 			if v, err := o.Record.Head(ctx, name); err != nil || v != -1 {
@@ -294,8 +275,8 @@ func TestRecordsEndToEnd(t *testing.T) {
 func TestRecordsSharedHandles(t *testing.T) {
 	srv := enginetest.Start(t, nil)
 	ctx := recCtx(t)
-	a := recDial(t, recAddr(srv, "tcp"))
-	b := recDial(t, recAddr(srv, "tcp"))
+	a := dial(t, addrOf(srv, "tcp"))
+	b := dial(t, addrOf(srv, "tcp"))
 	h1 := recGet(t, a, "shared")
 	h2 := recGet(t, a, "shared")
 	s1, s2 := newRecValues(), newRecValues()
@@ -343,7 +324,7 @@ func TestRecordsSharedHandles(t *testing.T) {
 func TestRecordsSubscribeNowAndUnsubscribe(t *testing.T) {
 	srv := enginetest.Start(t, nil)
 	ctx := recCtx(t)
-	a := recDial(t, recAddr(srv, "tcp"))
+	a := dial(t, addrOf(srv, "tcp"))
 	ra := recGet(t, a, "now")
 	if err := ra.Set(ctx, map[string]any{"p": map[string]any{"q": 1}}); err != nil {
 		t.Fatal(err)
@@ -384,8 +365,8 @@ func TestRecordsDeleteWhileSubscribed(t *testing.T) {
 		t.Run(transport, func(t *testing.T) {
 			ctx := recCtx(t)
 			name := "doomed/" + transport
-			a := recDial(t, recAddr(srv, transport))
-			b := recDial(t, recAddr(srv, transport))
+			a := dial(t, addrOf(srv, transport))
+			b := dial(t, addrOf(srv, transport))
 			ra := recGet(t, a, name)
 			rb := recGet(t, b, name)
 			rb2 := recGet(t, b, name)
@@ -449,7 +430,7 @@ func TestRecordsBadInput(t *testing.T) {
 	ctx := recCtx(t)
 	var errs []error
 	var mu sync.Mutex
-	a := recDial(t, recAddr(srv, "tcp"), eddy.WithErrorHandler(func(err error) {
+	a := dial(t, addrOf(srv, "tcp"), eddy.WithErrorHandler(func(err error) {
 		mu.Lock()
 		errs = append(errs, err)
 		mu.Unlock()
@@ -610,8 +591,8 @@ func TestRecordsConcurrentWritersRemoteWins(t *testing.T) {
 	for _, transport := range recTransports {
 		t.Run(transport, func(t *testing.T) {
 			name := "race/" + transport
-			a := recDial(t, recAddr(srv, transport))
-			b := recDial(t, recAddr(srv, transport))
+			a := dial(t, addrOf(srv, transport))
+			b := dial(t, addrOf(srv, transport))
 			ra := recGet(t, a, name)
 			rb := recGet(t, b, name)
 			obs := newRecObserver(t, srv, name, "pos")
@@ -708,8 +689,8 @@ func TestRecordsConcurrentWritersCustomMerge(t *testing.T) {
 			return json.Marshal(r)
 		}
 	}
-	a := recDial(t, recAddr(srv, "tcp"), eddy.WithMergeStrategy(eddy.MergeWith(union("a"))), eddy.WithLogger(recLogger("a")))
-	b := recDial(t, recAddr(srv, "ws"), eddy.WithLogger(recLogger("b")))
+	a := dial(t, addrOf(srv, "tcp"), eddy.WithMergeStrategy(eddy.MergeWith(union("a"))), eddy.WithLogger(recLogger("a")))
+	b := dial(t, addrOf(srv, "ws"), eddy.WithLogger(recLogger("b")))
 	b.Record.SetMergeStrategyPattern(regexp.MustCompile(`^sets/`), eddy.MergeWith(union("b")))
 	name := "sets/1"
 	ra := recGet(t, a, name)
@@ -769,13 +750,13 @@ func TestRecordsLocalWins(t *testing.T) {
 	srv := enginetest.Start(t, nil)
 	ctx := recCtx(t)
 	var gaveUp sync.Map
-	a := recDial(t, recAddr(srv, "tcp"), eddy.WithErrorHandler(func(err error) {
+	a := dial(t, addrOf(srv, "tcp"), eddy.WithErrorHandler(func(err error) {
 		if errors.Is(err, eddy.ErrVersionConflict) {
 			gaveUp.Store(err.Error(), true)
 		}
 	}))
 	a.Record.SetMergeStrategy("lw", eddy.LocalWins)
-	b := recDial(t, recAddr(srv, "tcp"))
+	b := dial(t, addrOf(srv, "tcp"))
 	ra := recGet(t, a, "lw")
 	rb := recGet(t, b, "lw")
 	obs := newRecObserver(t, srv, "lw", "")
@@ -817,8 +798,8 @@ func TestRecordsLists(t *testing.T) {
 		t.Run(transport, func(t *testing.T) {
 			ctx := recCtx(t)
 			name := "drivers/" + transport
-			a := recDial(t, recAddr(srv, transport))
-			b := recDial(t, recAddr(srv, transport))
+			a := dial(t, addrOf(srv, transport))
+			b := dial(t, addrOf(srv, transport))
 			la, err := a.Record.GetList(ctx, name)
 			if err != nil {
 				t.Fatal(err)
@@ -898,8 +879,8 @@ func TestRecordsLists(t *testing.T) {
 func TestRecordsAnonymous(t *testing.T) {
 	srv := enginetest.Start(t, nil)
 	ctx := recCtx(t)
-	a := recDial(t, recAddr(srv, "tcp"))
-	b := recDial(t, recAddr(srv, "ws"))
+	a := dial(t, addrOf(srv, "tcp"))
+	b := dial(t, addrOf(srv, "ws"))
 	for i, n := range []string{"car/1", "car/2"} {
 		if err := b.Record.SetData(ctx, n, "", map[string]any{"color": []string{"red", "blue"}[i], "speed": i}); err != nil {
 			t.Fatal(err)
@@ -974,7 +955,7 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 	tcpAddr, wsAddr := srv.TCPAddr(), srv.WSAddr()
 	ctx := recCtx(t)
 	states := make(chan eddy.ConnectionState, 64)
-	a := recDial(t, recAddr(srv, "ws"), eddy.WithReconnect(300*time.Millisecond, 300*time.Millisecond),
+	a := dial(t, addrOf(srv, "ws"), eddy.WithReconnect(300*time.Millisecond, 300*time.Millisecond),
 		eddy.WithConnectionStateHandler(func(s eddy.ConnectionState) { states <- s }))
 	ra := recGet(t, a, "track")
 	rq := recGet(t, a, "quiet")
@@ -1037,7 +1018,7 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 	go func() { late <- ra.SetWithAck(ctx, "acked", true) }()
 
 	srv2 := enginetest.Start(t, pebble(tcpAddr, wsAddr))
-	c := recDial(t, recAddr(srv2, "tcp"))
+	c := dial(t, addrOf(srv2, "tcp"))
 	rc := recGet(t, c, "track")
 	if rc.Version() != 2 || string(rc.Get("pos.x")) != "2" {
 		t.Fatalf("after restart: v%d %s", rc.Version(), rc.Get(""))
@@ -1101,7 +1082,7 @@ func TestRecordsServerLostData(t *testing.T) {
 	srv := enginetest.Start(t, func(o *engine.Options) { o.HTTP.Addr = "off" })
 	tcpAddr, wsAddr := srv.TCPAddr(), srv.WSAddr()
 	ctx := recCtx(t)
-	a := recDial(t, recAddr(srv, "tcp"), eddy.WithReconnect(50*time.Millisecond, 100*time.Millisecond))
+	a := dial(t, addrOf(srv, "tcp"), eddy.WithReconnect(50*time.Millisecond, 100*time.Millisecond))
 	ra := recGet(t, a, "volatile")
 	if err := ra.Set(ctx, map[string]any{"k": "v", "n": 3}); err != nil {
 		t.Fatal(err)

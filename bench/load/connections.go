@@ -440,23 +440,11 @@ func (c *natsIdle) open(addr string) error {
 	_ = c.conn.SetDeadline(time.Now().Add(10 * time.Second))
 	defer func() { _ = c.conn.SetDeadline(time.Time{}) }()
 	if c.ws {
-		key := ws.NewKey()
-		if _, err := c.conn.Write(ws.AppendRequest(nil, addr, "/", key, false, nil)); err != nil {
+		n, err := wsUpgrade(c.conn, addr, func() []byte { return c.rbuf[c.r:c.w] }, c.fill)
+		if err != nil {
 			return fmt.Errorf("load: nats websocket upgrade: %w", err)
 		}
-		for {
-			_, n, err := ws.ParseResponseOffer(c.rbuf[c.r:c.w], key, false)
-			if err != nil {
-				return fmt.Errorf("load: nats websocket upgrade: %w", err)
-			}
-			if n > 0 {
-				c.r += n
-				break
-			}
-			if err := c.fill(); err != nil {
-				return fmt.Errorf("load: nats websocket upgrade: %w", err)
-			}
-		}
+		c.r += n
 		c.parser = ws.Parser{Client: true, MaxMessage: 1 << 20}
 	}
 	line, err := c.line()

@@ -149,23 +149,11 @@ func (c *EddyConn) open(addr string, o EddyOptions) error {
 	_ = c.conn.SetDeadline(time.Now().Add(o.Timeout))
 	defer func() { _ = c.conn.SetDeadline(time.Time{}) }()
 	if c.ws {
-		key := ws.NewKey()
-		if _, err := c.conn.Write(ws.AppendRequest(nil, addr, "/", key, false, nil)); err != nil {
+		n, err := wsUpgrade(c.conn, addr, func() []byte { return c.rbuf[c.r:c.w] }, c.fill)
+		if err != nil {
 			return fmt.Errorf("load: websocket upgrade: %w", err)
 		}
-		for {
-			_, n, err := ws.ParseResponseOffer(c.rbuf[c.r:c.w], key, false)
-			if err != nil {
-				return fmt.Errorf("load: websocket upgrade: %w", err)
-			}
-			if n > 0 {
-				c.r += n
-				break
-			}
-			if err := c.fill(); err != nil {
-				return fmt.Errorf("load: websocket upgrade: %w", err)
-			}
-		}
+		c.r += n
 		c.parser = ws.Parser{Client: true, MaxMessage: maxInbound}
 	}
 	if err := c.Send(&msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionHandshake, Name: protocol.Name, Version: protocol.Version}); err != nil {
@@ -617,3 +605,25 @@ func (e *eddyClient) Flush() error               { return e.c.Flush() }
 func (e *eddyClient) Confirmed() <-chan struct{} { return e.confirmed }
 func (e *eddyClient) Err() error                 { return e.c.Err() }
 func (e *eddyClient) Close() error               { return e.c.Close() }
+
+// wsUpgrade sends a client upgrade request on conn and reads the answer:
+// buffered returns the bytes read so far, fill reads more. It returns how
+// many buffered bytes the answer took.
+func wsUpgrade(conn net.Conn, addr string, buffered func() []byte, fill func() error) (int, error) {
+	key := ws.NewKey()
+	if _, err := conn.Write(ws.AppendRequest(nil, addr, "/", key, false, nil)); err != nil {
+		return 0, err
+	}
+	for {
+		_, n, err := ws.ParseResponseOffer(buffered(), key, false)
+		if err != nil {
+			return 0, err
+		}
+		if n > 0 {
+			return n, nil
+		}
+		if err := fill(); err != nil {
+			return 0, err
+		}
+	}
+}
