@@ -38,3 +38,19 @@ func BenchmarkGrowCycle(b *testing.B) {
 		Put(buf)
 	}
 }
+
+// A small queue stays small: the first Grow of an empty slice for a short
+// reply must not hand out a pooled 64 KiB slice.
+func TestGrowSmallStaysSmall(t *testing.T) {
+	b := Grow(nil, 100)
+	if cap(b) < 100 || cap(b) >= 1<<minShift {
+		t.Fatalf("Grow(nil, 100): cap %d, want at least 100 and below %d", cap(b), 1<<minShift)
+	}
+	if b := Get(1000); cap(b) != 1000 {
+		t.Fatalf("Get(1000): cap %d, want 1000", cap(b))
+	}
+	b = Grow(b[:0], 70000)
+	if cap(b) != 1<<17 {
+		t.Fatalf("Grow to 70000: cap %d, want the 128 KiB class", cap(b))
+	}
+}
