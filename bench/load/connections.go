@@ -343,7 +343,7 @@ const idlePingID = 7
 
 // DialIdle implements IdleDialer.
 func (t *EddyTarget) DialIdle(ctx context.Context) (IdleConn, error) {
-	c, err := dialEddy(ctx, t.Addr, EddyOptions{Transport: t.Trans, Timeout: t.DialLimit, AuthData: t.AuthData, ReadBuffer: idleReadBuffer})
+	c, err := dialEddy(ctx, t.Addr, EddyOptions{Transport: t.Trans, Timeout: t.DialLimit, AuthData: t.AuthData, ReadBuffer: idleReadBuffer, Dialer: idleDialer(t.Addr, t.DialLimit)})
 	if err != nil {
 		return nil, err
 	}
@@ -415,8 +415,7 @@ func (t *NATSTarget) DialIdle(ctx context.Context) (IdleConn, error) {
 	if useWS {
 		addr = t.WSAddr
 	}
-	d := net.Dialer{Timeout: 10 * time.Second}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := idleDialer(addr, 10*time.Second).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("load: dial %s: %w", addr, err)
 	}

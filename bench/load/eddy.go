@@ -52,6 +52,9 @@ type EddyOptions struct {
 	// ReadBuffer is the initial read buffer size (it grows for larger
 	// frames). Default 256 KiB; idle connections use far less.
 	ReadBuffer int
+	// Dialer, when set, opens the TCP connection (the connections scenario
+	// spreads its clients over loopback source addresses).
+	Dialer *net.Dialer
 }
 
 // EddyConn is a raw Eddy protocol connection built for load: one reader
@@ -125,7 +128,10 @@ func dialEddy(ctx context.Context, addr string, o EddyOptions) (*EddyConn, error
 	if o.Transport != "tcp" && o.Transport != "ws" {
 		return nil, fmt.Errorf("load: transport %q: want tcp or ws", o.Transport)
 	}
-	d := net.Dialer{Timeout: o.Timeout}
+	d := o.Dialer
+	if d == nil {
+		d = &net.Dialer{Timeout: o.Timeout}
+	}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("load: dial %s: %w", addr, err)
