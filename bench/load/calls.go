@@ -153,15 +153,15 @@ func (r *callRun) loop(c *caller, start int64, send func(id uint64, at int64) er
 	if r.p.Rate > 0 {
 		interval = 1e9 * float64(len(r.callers)) / r.p.Rate
 	}
+	pace := newPacer(interval)
+	defer pace.close()
 	var n uint64
 	for {
 		allowed := cap(c.credit)
 		if interval > 0 {
 			due := uint64(float64(Now()-start)/interval) + 1
 			if due <= n {
-				if wait := time.Duration(float64(n)*interval) - time.Duration(Now()-start); wait > 0 {
-					time.Sleep(wait)
-				}
+				pace.sleep(time.Duration(float64(n)*interval) - time.Duration(Now()-start))
 				if r.stopped() {
 					return nil
 				}

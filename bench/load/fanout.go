@@ -397,6 +397,8 @@ func (r *fanoutRun) publish(pb *publisher, start int64) error {
 	if p.Rate > 0 {
 		interval = 1e9 * float64(p.Pubs) / p.Rate
 	}
+	pace := newPacer(interval)
+	defer pace.close()
 	// n counts the messages sent; seq = base + n is the sequence number
 	// (a record's version for records-fanout).
 	var n uint64
@@ -408,9 +410,7 @@ func (r *fanoutRun) publish(pb *publisher, start int64) error {
 			due := uint64(float64(Now()-start)/interval) + 1
 			if due <= n {
 				wait := time.Duration(float64(n)*interval) - time.Duration(Now()-start)
-				if wait > 0 {
-					time.Sleep(wait)
-				}
+				pace.sleep(wait)
 				continue
 			}
 			batch = min(batch, int(due-n))
