@@ -399,6 +399,11 @@ func (r *fanoutRun) publish(pb *publisher, start int64) error {
 	}
 	pace := newPacer(interval)
 	defer pace.close()
+	if interval > 0 {
+		// Publishers keep step, each a fraction of the interval after the
+		// previous: all due at the same instants, they would send in bursts.
+		start += int64(interval * float64(pb.idx) / float64(p.Pubs))
+	}
 	// n counts the messages sent; seq = base + n is the sequence number
 	// (a record's version for records-fanout).
 	var n uint64
