@@ -30,8 +30,9 @@ func TestAppendBody(t *testing.T) {
 }
 
 // FuzzAppendBody: whatever the name, path and data, the body is one line
-// of valid JSON whose fields decode back to the inputs (data as compacted
-// JSON when it was JSON, else as a string).
+// of valid JSON whose fields decode back to the inputs (data as the same
+// JSON when it was JSON, compacted when it held line breaks, else as a
+// string).
 func FuzzAppendBody(f *testing.F) {
 	f.Add("news/sport", "a.b[2]", []byte(`{"score":[2,1]}`))
 	f.Add("x", "", []byte("{\n\"a\":\"b\\nc\"}"))
@@ -62,10 +63,16 @@ func FuzzAppendBody(f *testing.F) {
 				t.Fatalf("data appeared: %s", got.Data)
 			}
 		case json.Valid(data):
-			var want bytes.Buffer
+			// The same JSON: single-line data passes through as it was,
+			// data with line breaks comes back compacted.
+			var want, have bytes.Buffer
 			_ = json.Compact(&want, data)
-			if !bytes.Equal(got.Data, want.Bytes()) {
+			_ = json.Compact(&have, got.Data)
+			if !bytes.Equal(have.Bytes(), want.Bytes()) {
 				t.Fatalf("data %q came back as %q", data, got.Data)
+			}
+			if bytes.ContainsAny(data, "\r\n") && !bytes.Equal(got.Data, want.Bytes()) {
+				t.Fatalf("data with line breaks %q came back as %q, want it compacted", data, got.Data)
 			}
 		case utf8.Valid(data):
 			var s string
