@@ -1,8 +1,11 @@
 package engine_test
 
 import (
+	"bytes"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,7 +102,9 @@ func TestLimits(t *testing.T) {
 // fill until it is cut off.
 func TestSlowConsumerIsCutOff(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend string) {
-		srv := enginetest.Start(t, on(backend, func(o *engine.Options) { o.Net.MaxQueue = 256 << 10 }))
+		var logged syncBuffer
+		srv := enginetest.StartWithLogger(t, on(backend, func(o *engine.Options) { o.Net.MaxQueue = 256 << 10 }),
+			slog.New(slog.NewTextHandler(&logged, nil)))
 		fast := enginetest.DialTCP(t, srv.TCPAddr()).Open()
 		slow := enginetest.DialTCP(t, srv.TCPAddr()).Open()
 		_ = slow.Conn().(*net.TCPConn).SetReadBuffer(4096)
@@ -140,5 +145,28 @@ func TestSlowConsumerIsCutOff(t *testing.T) {
 		for i := 0; i < batch; i++ {
 			fast.Expect(fb.TopicEvent, fb.ActionEmit)
 		}
+		// The operator is told, once.
+		if n := strings.Count(logged.String(), "slow consumer disconnected"); n != 1 {
+			t.Fatalf("%d slow-consumer warnings logged, want 1:\n%s", n, logged.String())
+		}
 	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger writing from the loops
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -41,6 +41,16 @@ func Backends() []string { return engine.Backends() }
 // The server is shut down when the test ends.
 func Start(t testing.TB, mutate func(*engine.Options)) *engine.Server {
 	t.Helper()
+	level := slog.LevelWarn
+	if os.Getenv("EDDY_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	return StartWithLogger(t, mutate, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+}
+
+// StartWithLogger is Start with the server logging to log.
+func StartWithLogger(t testing.TB, mutate func(*engine.Options), log *slog.Logger) *engine.Server {
+	t.Helper()
 	var opts engine.Options
 	opts.Net.WSAddr = "127.0.0.1:0"
 	opts.Net.TCPAddr = "127.0.0.1:0"
@@ -51,11 +61,6 @@ func Start(t testing.TB, mutate func(*engine.Options)) *engine.Server {
 	if mutate != nil {
 		mutate(&opts)
 	}
-	level := slog.LevelWarn
-	if os.Getenv("EDDY_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	srv, err := engine.New(opts, log)
 	if err != nil {
 		t.Fatal(err)

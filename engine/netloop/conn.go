@@ -38,6 +38,8 @@ type Conn struct {
 	closing atomic.Bool
 	// backlog is the back-end's unwritten byte count at the last flush.
 	backlog atomic.Int64
+	// closeCode is the code of the first CloseWith (0: none).
+	closeCode atomic.Uint32
 
 	// Loop-owned state.
 	ctx      any
@@ -197,6 +199,7 @@ func (c *Conn) CloseWith(code protocol.Code, reason string) {
 	if c.closing.Swap(true) {
 		return
 	}
+	c.closeCode.Store(uint32(code))
 	m := msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionClose, Code: uint16(code), Reason: reason}
 	payload := msg.Append(nil, &m)
 	c.mu.Lock()
@@ -218,6 +221,11 @@ func (c *Conn) CloseWith(code protocol.Code, reason string) {
 	}
 	c.scheduleLocked()
 }
+
+// CloseCode is the catalogue code the server closed c with (CloseWith,
+// including a slow-consumer cut-off), or 0 when it did not close it that
+// way. Safe from any goroutine; final once Handler.OnClose runs.
+func (c *Conn) CloseCode() protocol.Code { return protocol.Code(c.closeCode.Load()) }
 
 // wsCloseCode maps a catalogue code to a WebSocket close code.
 func wsCloseCode(code protocol.Code) uint16 {

@@ -108,6 +108,13 @@ type Manager struct {
 	seq   atomic.Uint64
 	all   [shard.Count]sessionShard
 	ack   []byte // the HandshakeAck payload, the same for everyone
+
+	// slowLog keeps slow-consumer warnings to one a second.
+	slowLog struct {
+		sync.Mutex
+		last       time.Time
+		suppressed int
+	}
 }
 
 type sessionShard struct {
@@ -220,6 +227,9 @@ func (m *Manager) OnClose(c *netloop.Conn, _ error) {
 	if !ok {
 		return
 	}
+	if c.CloseCode() == protocol.CodeSlowConsumer {
+		m.warnSlowConsumer(c, s)
+	}
 	for name := range s.events {
 		if _, last := m.cfg.Events.Unsubscribe(name, s); last {
 			m.eventUnsubscribed(name)
@@ -286,4 +296,21 @@ func itoa(n int64) string {
 		b[i] = '-'
 	}
 	return string(b[i:])
+}
+
+// warnSlowConsumer logs a connection cut off because its outbound queue
+// passed net.maxQueue: at most one line a second, counting the others.
+func (m *Manager) warnSlowConsumer(c *netloop.Conn, s *Session) {
+	now := time.Now()
+	m.slowLog.Lock()
+	if now.Sub(m.slowLog.last) < time.Second {
+		m.slowLog.suppressed++
+		m.slowLog.Unlock()
+		return
+	}
+	more := m.slowLog.suppressed
+	m.slowLog.last, m.slowLog.suppressed = now, 0
+	m.slowLog.Unlock()
+	m.log.Warn("slow consumer disconnected: its outbound queue passed net.maxQueue",
+		"remote", c.RemoteAddr().String(), "user", s.vuser.ID, "others_since_last_warning", more)
 }
