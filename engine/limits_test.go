@@ -1,11 +1,9 @@
 package engine_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/engine"
 	"github.com/eddy-realtime/eddy/engine/enginetest"
+	"github.com/eddy-realtime/eddy/engine/internal/testlog"
 	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/protocol/fb"
 )
@@ -102,7 +101,7 @@ func TestLimits(t *testing.T) {
 // fill until it is cut off.
 func TestSlowConsumerIsCutOff(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend string) {
-		var logged syncBuffer
+		var logged testlog.Buffer
 		srv := enginetest.StartWithLogger(t, on(backend, func(o *engine.Options) { o.Net.MaxQueue = 256 << 10 }),
 			slog.New(slog.NewTextHandler(&logged, nil)))
 		fast := enginetest.DialTCP(t, srv.TCPAddr()).Open()
@@ -150,23 +149,4 @@ func TestSlowConsumerIsCutOff(t *testing.T) {
 			t.Fatalf("%d slow-consumer warnings logged, want 1:\n%s", n, logged.String())
 		}
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger writing from the loops
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

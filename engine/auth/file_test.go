@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-realtime/eddy/engine/internal/testlog"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -198,29 +198,11 @@ func TestFileLoadErrors(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestFileReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "users.yml")
 	t0 := time.Now().Add(-time.Hour)
 	writeUsers(t, path, fmt.Sprintf("users:\n  ann:\n    password: %q\n", cheapArgon2id(t, "one")), t0)
-	var logs syncBuffer
+	var logs testlog.Buffer
 	s, err := newFileStrategy(FileConfig{Path: path, ReloadInterval: time.Minute}, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
