@@ -261,7 +261,7 @@ func (w *walker) object(i int, key string, next, depth int) (int, error) {
 		if n > 0 {
 			w.dst = append(w.dst, ',')
 		}
-		w.dst = appendQuoted(w.dst, key)
+		w.dst = AppendString(w.dst, key)
 		w.dst = append(w.dst, ':')
 		if err := w.create(next, depth+1); err != nil {
 			return 0, err
@@ -387,7 +387,7 @@ func (w *walker) create(pos, depth int) error {
 		}
 	} else {
 		w.dst = append(w.dst, '{')
-		w.dst = appendQuoted(w.dst, seg.key)
+		w.dst = AppendString(w.dst, seg.key)
 		w.dst = append(w.dst, ':')
 	}
 	if err := w.create(next, depth+1); err != nil {
