@@ -479,42 +479,11 @@ func (e *Events) resubscribe(cn *conn.Conn) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	// A name costs its bytes plus about 12 bytes of FlatBuffers framing.
-	budget := e.c.opts.maxFrame - 256
-	start, size := 0, 0
-	for i, n := range names {
-		if size+len(n)+12 > budget && i > start {
-			e.sendResubscribe(cn, names[start:i])
-			start, size = i, 0
-		}
-		size += len(n) + 12
-	}
-	e.sendResubscribe(cn, names[start:])
-}
-
-func (e *Events) sendResubscribe(cn *conn.Conn, names []string) {
-	if len(names) == 0 {
-		return
-	}
-	id := e.c.tracker.Add(cn, func(v *msg.View, err error) {
-		if err != nil || v.Action() != fb.ActionError {
-			return
-		}
-		name := string(v.Name())
-		e.c.reportError(&Error{Code: protocol.Code(v.Code()), Reason: string(v.Reason()), Op: "resubscribe", Name: name})
-		i := slices.Index(names, name)
+	e.c.renewNames(cn, fb.TopicEvent, "resubscribe", names, func(name string) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if ent := e.names[name]; ent != nil {
 			ent.refused = true
 		}
-		if i >= 0 && cn.Err() == nil {
-			e.sendResubscribe(cn, names[i+1:])
-		}
 	})
-	m := msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionSubscribe, ID: id}
-	setNames(&m, names)
-	if cn.Send(&m) != nil {
-		e.c.tracker.Cancel(id)
-	}
 }

@@ -251,29 +251,5 @@ func (p *Presence) resubscribe(cn *conn.Conn) {
 		users = append(users, u)
 	}
 	sort.Strings(users)
-	p.resubscribeUsers(cn, users)
-}
-
-// resubscribeUsers subscribes to users with one message. The server stops
-// at the first name it refuses: that one goes to the error handler and the
-// names after it are sent again.
-func (p *Presence) resubscribeUsers(cn *conn.Conn, users []string) {
-	if len(users) == 0 {
-		return
-	}
-	id := p.c.tracker.Add(cn, func(v *msg.View, err error) {
-		if err != nil || v.Action() != fb.ActionError {
-			return
-		}
-		name := string(v.Name())
-		p.c.reportError(&Error{Code: protocol.Code(v.Code()), Reason: string(v.Reason()), Op: "presence subscribe", Name: name})
-		if i := slices.Index(users, name); i >= 0 && cn.Err() == nil {
-			p.resubscribeUsers(cn, users[i+1:])
-		}
-	})
-	m := msg.Msg{Topic: fb.TopicPresence, Action: fb.ActionSubscribe, ID: id}
-	setNames(&m, users)
-	if cn.Send(&m) != nil {
-		p.c.tracker.Cancel(id)
-	}
+	p.c.renewNames(cn, fb.TopicPresence, "presence subscribe", users, nil)
 }

@@ -3,6 +3,7 @@ package eddy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"slices"
 	"strings"
@@ -337,5 +338,53 @@ func TestWebSocketCompression(t *testing.T) {
 	}
 	if got := in.next(t); got != payload {
 		t.Fatalf("got %d bytes", len(got))
+	}
+}
+
+// Names that do not fit one frame are renewed in several Subscribe
+// messages, each within the frame limit, together naming every one.
+func TestResubscribeSplitsAtTheFrameLimit(t *testing.T) {
+	checkLeaks(t)
+	s := startFake(t)
+	st := newStates()
+	a := dial(t, s.TCP, WithMaxFrame(1024), WithReconnect(5*time.Millisecond, 20*time.Millisecond),
+		WithConnectionStateHandler(st.handler))
+	var want []string
+	for i := 0; i < 60; i++ {
+		n := fmt.Sprintf("name-%02d-%s", i, strings.Repeat("x", 24))
+		if _, err := a.Event.Subscribe(n, func([]byte) {}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, n)
+	}
+	s.conn(t, 1).Drop()
+	st.waitFor(t, Reconnecting)
+	st.waitFor(t, Open)
+	var got []string
+	renewal := on(2, is(fb.TopicEvent, fb.ActionSubscribe))
+	s.waitUntil(t, "every name renewed", func() bool {
+		got = got[:0]
+		for _, r := range s.mu.log {
+			if renewal(r) {
+				got = append(got, r.m.Names...)
+				if r.m.Name != "" {
+					got = append(got, r.m.Name)
+				}
+			}
+		}
+		return len(got) >= len(want)
+	})
+	msgs := s.matching(renewal)
+	if len(msgs) < 2 {
+		t.Fatalf("%d Subscribe messages for %d names over a 1 KiB frame limit", len(msgs), len(want))
+	}
+	for _, r := range msgs {
+		if n := len(msg.Append(nil, &r.m)); n > 1024 {
+			t.Fatalf("a Subscribe of %d bytes over the 1 KiB frame limit", n)
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("renewed %v, want %v", got, want)
 	}
 }
