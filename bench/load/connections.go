@@ -361,14 +361,10 @@ func (i *eddyIdle) Check(timeout time.Duration) error {
 		return err
 	}
 	for {
-		p, err := c.nextPayload()
+		v, err := c.nextView("idle connection")
 		if err != nil {
-			return fmt.Errorf("load: idle connection: %w", err)
+			return err
 		}
-		if err := c.view.Reset(p); err != nil {
-			return fmt.Errorf("load: idle connection: %w", err)
-		}
-		v := &c.view
 		switch {
 		case v.Topic() == fb.TopicConnection && v.Action() == fb.ActionPong && v.Id() == idlePingID:
 			return nil

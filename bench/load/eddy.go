@@ -172,14 +172,10 @@ func (c *EddyConn) open(addr string, o EddyOptions) error {
 		return err
 	}
 	for step := 0; step < 2; {
-		p, err := c.nextPayload()
+		v, err := c.nextView("handshake")
 		if err != nil {
-			return fmt.Errorf("load: handshake: %w", err)
+			return err
 		}
-		if err := c.view.Reset(p); err != nil {
-			return fmt.Errorf("load: handshake: %w", err)
-		}
-		v := &c.view
 		switch {
 		case v.Topic() == fb.TopicConnection && v.Action() == fb.ActionHandshakeAck && step == 0:
 			step++
@@ -268,6 +264,20 @@ func (c *EddyConn) nextPayload() ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// nextView reads the next message into c.view; for the synchronous
+// exchanges (handshake, an idle connection's check) before or without the
+// reader goroutine. what names the exchange in errors.
+func (c *EddyConn) nextView(what string) (*msg.View, error) {
+	p, err := c.nextPayload()
+	if err != nil {
+		return nil, fmt.Errorf("load: %s: %w", what, err)
+	}
+	if err := c.view.Reset(p); err != nil {
+		return nil, fmt.Errorf("load: %s: %w", what, err)
+	}
+	return &c.view, nil
 }
 
 func (c *EddyConn) readLoop() {
