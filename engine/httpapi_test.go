@@ -172,19 +172,25 @@ func TestHTTPAPIRecords(t *testing.T) {
 	}
 
 	// Versioned writes: the next version applies, an old one is refused
-	// with the current state to merge with.
+	// with the current state to merge with, and so is every later
+	// versioned write of the batch to that record (it may build on the
+	// refused one), even with the right version.
 	out = batch(t, srv, "", `[
 		{"topic":"record","action":"write","recordName":"driver/14","version":4,"path":"speed","data":30},
 		{"topic":"record","action":"write","recordName":"driver/14","version":4,"path":"speed","data":31},
-		{"topic":"record","action":"write","recordName":"driver/14","version":9,"path":"speed","data":32}]`)
+		{"topic":"record","action":"write","recordName":"driver/14","version":5,"path":"speed","data":32}]`)
 	wantVersion(t, out.Body[0], 4, "versioned write")
 	wantErr(t, out.Body[1], "VersionExists", "stale versioned write")
 	wantVersion(t, out.Body[1], 4, "VersionExists carries the current version")
 	wantData(t, out.Body[1], `{"speed":30}`, "VersionExists carries the current document")
-	wantErr(t, out.Body[2], "InvalidVersion", "version from the future")
+	wantErr(t, out.Body[2], "VersionExists", "write after a refused one")
+	wantVersion(t, out.Body[2], 4, "its VersionExists carries the current version")
 	if out.Result != "PARTIAL_SUCCESS" {
 		t.Fatalf("result %s", out.Result)
 	}
+	out = batch(t, srv, "", `[
+		{"topic":"record","action":"write","recordName":"driver/14","version":9,"path":"speed","data":32}]`)
+	wantErr(t, out.Body[0], "InvalidVersion", "version from the future")
 
 	out = batch(t, srv, "", `[
 		{"topic":"record","action":"delete","recordName":"driver/14"},

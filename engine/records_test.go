@@ -77,9 +77,21 @@ func TestRecordsOverTheWire(t *testing.T) {
 				if c.Version() != 3 || string(c.DataBytes()) != `{"name":"John","position":{"x":4244}}` || c.Id() != 6 {
 					t.Fatalf("conflict: v%d %s", c.Version(), c.DataBytes())
 				}
-				// A version from the future is invalid.
+				// After a refusal, b's next versioned write was computed before
+				// b knew: refused too, even with the right version, until b
+				// reads the record again.
+				b.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionPatch, ID: 21, Name: rn, Version: 4, Path: "speed", Data: []byte(`1`)})
+				if c := b.Expect(fb.TopicRecord, fb.ActionVersionExists); c.Version() != 3 || c.Id() != 21 || string(c.DataBytes()) != `{"name":"John","position":{"x":4244}}` {
+					t.Fatalf("stale write: v%d id %d %s", c.Version(), c.Id(), c.DataBytes())
+				}
+				b.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionRead, ID: 22, Name: rn, Version: 3})
+				b.Expect(fb.TopicRecord, fb.ActionReadResult)
+				// A version from the future is invalid (and refuses what follows
+				// the same way).
 				b.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionPatch, ID: 7, Name: rn, Version: 9, Path: "speed", Data: []byte(`1`)})
 				expectError(t, b, protocol.CodeInvalidVersion)
+				b.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionRead, ID: 23, Name: rn, Version: 3})
+				b.Expect(fb.TopicRecord, fb.ActionReadResult)
 
 				// Bad input is refused with a clear error and changes nothing.
 				b.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionPatch, ID: 8, Name: rn, Version: 4, Path: "a..b", Data: []byte(`1`)})
@@ -223,4 +235,53 @@ func TestWritesBehindALoadKeepTheirOrder(t *testing.T) {
 			t.Fatalf("final document %s", v.DataBytes())
 		}
 	})
+}
+
+// Two writes pipelined by b, the first losing the version race to a: the
+// second carries the right version but was computed on b's refused write,
+// so it must not land over a's (that would drop a's change silently).
+// Once b flags a write Rebased (computed on the document the refusal
+// carried) its writes are taken again.
+func TestRecordsPipelinedWriteAfterRefusal(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	a := enginetest.DialTCP(t, srv.TCPAddr()).Open()
+	b := enginetest.DialTCP(t, srv.TCPAddr()).Open()
+	o := enginetest.DialTCP(t, srv.TCPAddr()).Open()
+	const rn = "list/1"
+	for i, c := range []*enginetest.Client{a, b, o} {
+		c.Send(rec(fb.ActionRead, uint64(i+1), rn))
+		c.Expect(fb.TopicRecord, fb.ActionReadResult)
+	}
+	a.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionUpdate, Name: rn, Version: 1, Data: []byte(`["a"]`), ID: 10, Flags: fb.FlagsWantAck})
+	a.Expect(fb.TopicRecord, fb.ActionWriteAck)
+	b.Expect(fb.TopicRecord, fb.ActionUpdate) // a's, which b has not read yet when it writes
+	b.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionUpdate, Name: rn, Version: 1, Data: []byte(`["b1"]`), ID: 11})
+	b.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionUpdate, Name: rn, Version: 2, Data: []byte(`["b1","b2"]`), ID: 12})
+	for _, id := range []uint64{11, 12} {
+		v := b.Expect(fb.TopicRecord, fb.ActionVersionExists)
+		if v.Id() != id || v.Version() != 1 || string(v.DataBytes()) != `["a"]` {
+			t.Fatalf("refusal of %d: id %d v%d %s", id, v.Id(), v.Version(), v.DataBytes())
+		}
+	}
+	// b merges onto what the refusal carried.
+	b.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionUpdate, Name: rn, Version: 2, Data: []byte(`["a","b1","b2"]`), ID: 13, Flags: fb.FlagsRebased | fb.FlagsWantAck})
+	if v := b.Expect(fb.TopicRecord, fb.ActionWriteAck); v.Id() != 13 || v.Version() != 2 {
+		t.Fatalf("rebased write: id %d v%d", v.Id(), v.Version())
+	}
+	// Later writes need no flag.
+	b.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionUpdate, Name: rn, Version: 3, Data: []byte(`["a","b1","b2","b3"]`), ID: 14, Flags: fb.FlagsWantAck})
+	b.Expect(fb.TopicRecord, fb.ActionWriteAck)
+	// The observer saw a's write, then b's two: nothing of b's refused pair.
+	for _, want := range []string{`["a"]`, `["a","b1","b2"]`, `["a","b1","b2","b3"]`} {
+		if v := o.Expect(fb.TopicRecord, fb.ActionUpdate); string(v.DataBytes()) != want {
+			t.Fatalf("observer saw v%d %s, want %s", v.Version(), v.DataBytes(), want)
+		}
+	}
+	// A forced write is not a versioned one: never held back.
+	b.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionUpdate, Name: rn, Version: 3, Data: []byte(`[]`), ID: 15})
+	b.Expect(fb.TopicRecord, fb.ActionVersionExists)
+	b.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionUpdate, Name: rn, Data: []byte(`["f"]`), ID: 16, Flags: fb.FlagsForced | fb.FlagsWantAck})
+	if v := b.Expect(fb.TopicRecord, fb.ActionWriteAck); v.Version() != 4 {
+		t.Fatalf("forced write after a refusal: v%d", v.Version())
+	}
 }

@@ -42,6 +42,7 @@ func (s *Session) record(v *msg.View) {
 			if _, ok := s.records[string(name)]; ok {
 				key := string(name)
 				delete(s.records, key)
+				delete(s.refused, key)
 				s.subscriptions--
 				if s.m.cfg.Records.Unsubscribe(key, s) {
 					s.m.recordUnsubscribed(key)
@@ -170,6 +171,7 @@ func (s *Session) recordOp(v *msg.View, e *record.Entry) {
 			s.replay(append([]byte(nil), v.Bytes()...))
 			return
 		}
+		delete(s.refused, name) // the client has the current document again
 		s.trackRecord(name)
 		if first {
 			s.m.recordSubscribed(name)
@@ -219,6 +221,7 @@ func (s *Session) recordOp(v *msg.View, e *record.Entry) {
 		}
 		if _, ok := s.records[name]; ok {
 			delete(s.records, name)
+			delete(s.refused, name)
 			s.subscriptions--
 		}
 		s.m.recordUnsubscribed(name) // every subscription went with the record
@@ -237,6 +240,13 @@ func (s *Session) recordWrite(v *msg.View, e *record.Entry) {
 		if _, ok := s.records[name]; !ok {
 			s.fail(fb.TopicRecord, action, id, v.Name(), protocol.CodeNotSubscribed, "read the record before a versioned write, or force the write")
 			return
+		}
+		if _, stale := s.refused[name]; stale {
+			if !v.Has(fb.FlagsRebased) {
+				s.refuseStale(id, e, w.Path)
+				return
+			}
+			delete(s.refused, name)
 		}
 	}
 	switch action {
@@ -285,7 +295,10 @@ func (s *Session) recordWrite(v *msg.View, e *record.Entry) {
 		return
 	}
 	var re *record.Error
-	if errors.As(err, &re) && re.Code == protocol.CodeVersionExists {
+	if errors.As(err, &re) && (re.Code == protocol.CodeVersionExists || re.Code == protocol.CodeInvalidVersion) {
+		s.markRefused(name)
+	}
+	if re != nil && re.Code == protocol.CodeVersionExists {
 		s.send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionVersionExists, ID: id, Name: name, Path: w.Path,
 			Version: re.Version, HasVersion: true, Data: re.Data, Code: uint16(re.Code), Reason: re.Error()})
 		return
@@ -298,6 +311,29 @@ func (s *Session) recordWrite(v *msg.View, e *record.Entry) {
 }
 
 var emptyDoc = []byte("{}")
+
+// markRefused remembers that a versioned write to name was refused.
+func (s *Session) markRefused(name string) {
+	if s.refused == nil {
+		s.refused = make(map[string]struct{})
+	}
+	s.refused[name] = struct{}{}
+}
+
+// refuseStale answers a versioned write sent after an earlier one to the
+// same record was refused, and before the client read the record again or
+// flagged a write Rebased: it was computed on a document the server never
+// had, so it is refused like the first, with the current document.
+func (s *Session) refuseStale(id uint64, e *record.Entry, path string) {
+	version, data, exists := e.Snapshot()
+	if !exists {
+		data = emptyDoc
+	}
+	name := e.Name()
+	s.send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionVersionExists, ID: id, Name: name, Path: path,
+		Version: version, HasVersion: true, Data: data, Code: uint16(protocol.CodeVersionExists),
+		Reason: "an earlier write of this connection to " + name + " was refused; read the record again or flag the write Rebased"})
+}
 
 // errDenied tells Apply that the write's permission check refused it.
 var errDenied = errors.New("session: permission denied")
@@ -401,6 +437,7 @@ func (s *Session) Deleted(name string) {
 	_ = s.c.Post(func() {
 		if _, ok := s.records[name]; ok {
 			delete(s.records, name)
+			delete(s.refused, name)
 			s.subscriptions--
 		}
 	})

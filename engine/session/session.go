@@ -175,18 +175,23 @@ type Session struct {
 	eventListener  *listen.Peer
 	recordListener *listen.Peer
 	records        map[string]struct{}
-	recq           [][]byte // record messages waiting for a record load, in arrival order
-	recqMissed     []string // set while draining when the front message misses again
-	draining       bool     // recq is being run
-	rateWindow     int64    // unix second of the current rate window
-	rateCount      int
-	vuser          valve.User    // the identity permission rules see
-	vreq           valve.Request // reused for every check
-	approved       approval      // granted off the loop for the message being replayed
-	replaying      bool          // OnMessage is running a replayed message
-	view           msg.View
-	scratch        []byte
-	out            msg.Msg
+	// refused names the records a versioned write of this connection was
+	// refused on (VersionExists, InvalidVersion) and not read since: its
+	// later versioned writes there were computed before the client knew,
+	// so they are refused too unless flagged Rebased. Nil until needed.
+	refused    map[string]struct{}
+	recq       [][]byte // record messages waiting for a record load, in arrival order
+	recqMissed []string // set while draining when the front message misses again
+	draining   bool     // recq is being run
+	rateWindow int64    // unix second of the current rate window
+	rateCount  int
+	vuser      valve.User    // the identity permission rules see
+	vreq       valve.Request // reused for every check
+	approved   approval      // granted off the loop for the message being replayed
+	replaying  bool          // OnMessage is running a replayed message
+	view       msg.View
+	scratch    []byte
+	out        msg.Msg
 }
 
 const (
@@ -245,6 +250,7 @@ func (m *Manager) OnClose(c *netloop.Conn, _ error) {
 		}
 	}
 	s.records = nil
+	s.refused = nil
 	sh := &m.all[shardOf(s)]
 	sh.mu.Lock()
 	delete(sh.m, s)

@@ -11,6 +11,7 @@ const (
 	FlagsForced    Flags = 2
 	FlagsImmediate Flags = 4
 	FlagsNotify    Flags = 8
+	FlagsRebased   Flags = 16
 )
 
 var EnumNamesFlags = map[Flags]string{
@@ -18,6 +19,7 @@ var EnumNamesFlags = map[Flags]string{
 	FlagsForced:    "Forced",
 	FlagsImmediate: "Immediate",
 	FlagsNotify:    "Notify",
+	FlagsRebased:   "Rebased",
 }
 
 var EnumValuesFlags = map[string]Flags{
@@ -25,6 +27,7 @@ var EnumValuesFlags = map[string]Flags{
 	"Forced":    FlagsForced,
 	"Immediate": FlagsImmediate,
 	"Notify":    FlagsNotify,
+	"Rebased":   FlagsRebased,
 }
 
 func (v Flags) String() string {

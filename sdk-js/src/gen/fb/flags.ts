@@ -4,5 +4,6 @@ export enum Flags {
   WantAck = 1,
   Forced = 2,
   Immediate = 4,
-  Notify = 8
+  Notify = 8,
+  Rebased = 16
 }
