@@ -15,6 +15,15 @@ import (
 // the record's version and merge rules. A record that does not hold an
 // array reads as an empty list; elements that are not strings are skipped.
 //
+// Concurrent changes: each method remembers the operation, not only the
+// array it produced. Under RemoteWins (the default), an operation the
+// server refused because another client wrote the list first, and one made
+// while disconnected, is applied again to the server's list: two clients
+// adding entries at the same time both keep their additions. Under
+// LocalWins or a merge function the array this client had is what gets
+// merged, as for any record. An operation still unanswered when the
+// connection drops is not applied again (it may have landed).
+//
 // Callbacks run on the client's callback goroutine, once per change of the
 // list, in version order: first OnEntryRemoved (old indexes, ascending),
 // then OnEntryAdded (new indexes, ascending), then OnEntryMoved (new
@@ -122,14 +131,16 @@ func (l *List) AddEntryAt(ctx context.Context, entry string, index int) error {
 	if err := l.checkEntries(entry); err != nil {
 		return err
 	}
+	// fn may run again on another list (see List): index stays as given.
 	return l.modify(ctx, func(cur []string) ([]string, error) {
-		if index == -1 {
-			index = len(cur)
+		at := index
+		if at == -1 {
+			at = len(cur)
 		}
-		if index < 0 || index > len(cur) {
-			return nil, l.indexErr(index, len(cur))
+		if at < 0 || at > len(cur) {
+			return nil, l.indexErr(at, len(cur))
 		}
-		return slices.Insert(cur, index, entry), nil
+		return slices.Insert(cur, at, entry), nil
 	})
 }
 
@@ -140,29 +151,74 @@ func (l *List) RemoveEntry(ctx context.Context, entry string) error {
 	})
 }
 
-// RemoveEntryAt removes the entry at index.
+// RemoveEntryAt removes the entry at index. Applied again to a list that
+// changed meanwhile (see List), it removes the occurrence of the same
+// entry nearest to index, or nothing if the entry is gone.
 func (l *List) RemoveEntryAt(ctx context.Context, index int) error {
+	var entry string
+	again := false
 	return l.modify(ctx, func(cur []string) ([]string, error) {
-		if index < 0 || index >= len(cur) {
-			return nil, l.indexErr(index, len(cur))
+		i := index
+		if again {
+			if i = nearest(cur, entry, index); i < 0 {
+				return cur, nil
+			}
+		} else if i < 0 || i >= len(cur) {
+			return nil, l.indexErr(i, len(cur))
 		}
-		return slices.Delete(cur, index, index+1), nil
+		entry, again = cur[i], true
+		return slices.Delete(cur, i, i+1), nil
 	})
 }
 
 // Move moves the entry at index from so that it ends up at index to.
+// Applied again to a list that changed meanwhile (see List), it moves the
+// occurrence of the same entry nearest to from, to index to or the end,
+// or nothing if the entry is gone.
 func (l *List) Move(ctx context.Context, from, to int) error {
+	var entry string
+	again := false
 	return l.modify(ctx, func(cur []string) ([]string, error) {
-		if from < 0 || from >= len(cur) {
-			return nil, l.indexErr(from, len(cur))
+		i, j := from, to
+		if again {
+			if i = nearest(cur, entry, from); i < 0 {
+				return cur, nil
+			}
+			j = min(j, len(cur)-1)
+		} else {
+			if i < 0 || i >= len(cur) {
+				return nil, l.indexErr(i, len(cur))
+			}
+			if j < 0 || j >= len(cur) {
+				return nil, l.indexErr(j, len(cur))
+			}
 		}
-		if to < 0 || to >= len(cur) {
-			return nil, l.indexErr(to, len(cur))
-		}
-		e := cur[from]
-		cur = slices.Delete(cur, from, from+1)
-		return slices.Insert(cur, to, e), nil
+		entry, again = cur[i], true
+		cur = slices.Delete(cur, i, i+1)
+		return slices.Insert(cur, j, entry), nil
 	})
+}
+
+// nearest returns the index of the occurrence of entry in list closest to
+// i (the lower one on a tie), or -1.
+func nearest(list []string, entry string, i int) int {
+	best := -1
+	for k, e := range list {
+		if e != entry {
+			continue
+		}
+		if best < 0 || abs(k-i) < abs(best-i) {
+			best = k
+		}
+	}
+	return best
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 func (l *List) indexErr(i, n int) error {

@@ -299,7 +299,10 @@ func (h *Record) Delete(ctx context.Context) error {
 
 // update replaces the whole document with what fn computes from the local
 // one, under the record's lock, so concurrent updates of this client
-// compose. fn must not call the record's methods.
+// compose. fn must not call the record's methods. The write remembers fn:
+// applied to another document (writes made offline, or one the server
+// refused for a concurrent write, under RemoteWins) it is computed again
+// from that document, so an operation such as a list addition is not lost.
 func (h *Record) update(ctx context.Context, fn func(doc []byte) (any, error)) error {
 	if err := h.check(); err != nil {
 		return err
@@ -323,6 +326,19 @@ func (h *Record) update(ctx context.Context, fn func(doc []byte) (any, error)) e
 	op, err := makeOp(r.name, opSet, "", v)
 	if err != nil {
 		return err
+	}
+	name := r.name
+	op.from = r.data
+	op.transform = func(doc []byte) ([]byte, error) {
+		v, err := fn(doc)
+		if err != nil {
+			return nil, err
+		}
+		next, err := makeOp(name, opSet, "", v)
+		if err != nil {
+			return nil, err
+		}
+		return next.value, nil
 	}
 	return r.applyLocked(op, true, true)
 }

@@ -56,6 +56,14 @@ type writeOp struct {
 	value []byte // opSet: JSON
 	owned bool   // value belongs to the write (else the caller's: copy to keep)
 	ack   *ackWaiter
+	// transform, when set, computes the whole document (opSet at the root)
+	// from the one it applies to: a list operation. It runs again whenever
+	// the op is applied to another document (after a reconnect, or when
+	// the server refused it for a concurrent write: see replays). from is
+	// the document value was last computed from (documents are never
+	// modified in place, so the slice identifies it).
+	transform func(doc []byte) ([]byte, error)
+	from      []byte
 }
 
 // ackWaiter is a SetWithAck caller waiting for its write to be durable.
@@ -144,13 +152,18 @@ type localRecord struct {
 	remoteVersion int64
 	remerges      int
 	waiters       []*ackWaiter // SetWithAck callers whose writes conflicted
-	attempts      int          // merge writes in a row that conflicted again
-	subs          []*pathSub
-	hooks         []delHook
-	hasProvider   bool       // an active provider serves the record (record listening)
-	provHooks     []provHook // OnProviderChange callbacks
-	notes         []note
-	draining      bool
+	// replays are the transform ops (list operations) the server refused
+	// with VersionExists, in the order sent: under RemoteWins they are
+	// applied again on top of the server's document instead of being lost.
+	replays     []writeOp
+	rebase      bool // the next write follows a refusal with no Read since: flag it Rebased
+	attempts    int  // merge writes in a row that conflicted again
+	subs        []*pathSub
+	hooks       []delHook
+	hasProvider bool       // an active provider serves the record (record listening)
+	provHooks   []provHook // OnProviderChange callbacks
+	notes       []note
+	draining    bool
 
 	spare []note // owned by the callback goroutine
 }
@@ -299,6 +312,13 @@ func relative(p, base jsonpath.Path) jsonpath.Path {
 
 // applyOp returns doc with op applied, and whether that changed anything.
 func applyOp(doc []byte, op *writeOp) ([]byte, bool, error) {
+	if op.transform != nil && !sameDoc(op.from, doc) {
+		v, err := op.transform(doc)
+		if err != nil {
+			return doc, false, err
+		}
+		op.value, op.owned, op.from = v, true, doc
+	}
 	switch {
 	case op.kind == opSet && op.path.IsRoot():
 		if jsonpath.Equal(doc, op.value) {
@@ -321,6 +341,11 @@ func applyOp(doc []byte, op *writeOp) ([]byte, bool, error) {
 		out, err := op.path.Erase(make([]byte, 0, len(doc)), doc)
 		return out, err == nil, err
 	}
+}
+
+// sameDoc reports whether a and b are the same document slice.
+func sameDoc(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
 }
 
 // isContainer reports whether b (valid JSON) is an object or array.
@@ -361,10 +386,25 @@ func (r *localRecord) sendOpLocked(cn *conn.Conn, op *writeOp, version int64, wa
 	default:
 		m.Action, m.Path = fb.ActionErasePath, op.path.String()
 	}
+	if r.rebase {
+		m.Flags |= fb.FlagsRebased
+		r.rebase = false
+	}
 	var id uint64
-	if op.ack != nil {
-		id = r.rs.c.tracker.Add(cn, (&writeAck{r: r, waiters: []*ackWaiter{op.ack}}).done)
-		m.ID, m.Flags = id, fb.FlagsWantAck
+	if op.ack != nil || op.transform != nil {
+		// A transform op is tracked too, to learn whether it landed.
+		wa := &writeAck{r: r}
+		if op.ack != nil {
+			wa.waiters = []*ackWaiter{op.ack}
+		}
+		if op.transform != nil {
+			replay := *op
+			replay.ack = nil
+			wa.replay = &replay
+		}
+		id = r.rs.c.tracker.Add(cn, wa.done)
+		m.ID = id
+		m.Flags |= fb.FlagsWantAck
 	}
 	var err error
 	if wait {
@@ -457,6 +497,7 @@ func (r *localRecord) sendReadLocked(cn *conn.Conn, full bool) {
 	if !full && r.state == stResync && r.preVersion == r.confirmed {
 		known = r.preVersion
 	}
+	r.rebase = false // the Read ends the server's hold
 	rd := &readOp{r: r, cn: cn, known: known}
 	id := r.rs.c.tracker.Add(cn, rd.done)
 	m := msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionRead, ID: id, Name: r.name, Version: known}
@@ -588,6 +629,8 @@ func (r *localRecord) resolveLocked(cn *conn.Conn, version int64, remote, visibl
 		r.rs.c.reportError(fmt.Errorf("%w: record %q: server sent a document that is not a JSON object or array", ErrProtocol, r.name))
 		remote = []byte("{}")
 	}
+	replays := r.replays
+	r.replays = nil
 	if r.refused || r.preVersion == r.confirmed || jsonpath.Equal(r.pre, remote) {
 		r.adoptLocked(version, remote, visible)
 		return
@@ -597,6 +640,11 @@ func (r *localRecord) resolveLocked(cn *conn.Conn, version int64, remote, visibl
 	case s.local:
 		r.writeMergedLocked(cn, version, remote, r.pre, visible)
 	case s.fn == nil:
+		// The server's document wins; list operations it refused are
+		// applied again on top of it, before the writes queued since.
+		if len(replays) > 0 {
+			r.queued = append(replays, r.queued...)
+		}
 		r.adoptLocked(version, remote, visible)
 	default:
 		r.state, r.missed, r.remerges = stMerging, false, 0
@@ -712,6 +760,10 @@ func (r *localRecord) writeMergedLocked(cn *conn.Conn, version int64, remote, me
 	id := r.rs.c.tracker.Add(cn, wa.done)
 	m := msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionUpdate, ID: id, Flags: fb.FlagsWantAck,
 		Name: r.name, Version: version + 1, HasVersion: true, Data: merged}
+	if r.rebase {
+		m.Flags |= fb.FlagsRebased
+		r.rebase = false
+	}
 	if err := cn.Send(&m); err != nil {
 		r.rs.c.tracker.Cancel(id)
 		r.waiters = wa.waiters
@@ -760,8 +812,12 @@ func (r *localRecord) finishLocked(base, visible []byte) {
 	ops := r.queued
 	r.queued = nil
 	for _, op := range ops {
-		if err := r.applyLocked(op, false, false); err != nil && op.ack != nil {
-			op.ack.resolve(err)
+		if err := r.applyLocked(op, false, false); err != nil {
+			if op.ack != nil {
+				op.ack.resolve(err)
+			} else {
+				r.rs.c.reportError(err)
+			}
 		}
 	}
 	r.notifyLocked(visible, r.data, nil, false)
@@ -916,7 +972,7 @@ func (r *localRecord) goneLocked(err error, deleted bool) {
 			op.ack.resolve(err)
 		}
 	}
-	r.queued = nil
+	r.queued, r.replays = nil, nil
 	if deleted {
 		for _, h := range r.hooks {
 			r.queueLocked(note{call: h.fn})
@@ -930,6 +986,7 @@ type writeAck struct {
 	r       *localRecord
 	waiters []*ackWaiter
 	merge   bool
+	replay  *writeOp // a transform op: applied again if refused
 }
 
 func (wa *writeAck) done(v *msg.View, err error) {
@@ -963,6 +1020,9 @@ func (wa *writeAck) done(v *msg.View, err error) {
 			return
 		}
 		r.waiters = append(r.waiters, wa.waiters...)
+		if wa.replay != nil {
+			r.replays = append(r.replays, *wa.replay)
+		}
 		if wa.merge {
 			r.attempts++
 		}
@@ -971,9 +1031,12 @@ func (wa *writeAck) done(v *msg.View, err error) {
 			return
 		}
 		// Every change up to the server's version came before this answer
-		// (and was ignored): merge with the server's document now.
+		// (and was ignored): merge with the server's document now. The
+		// server holds this connection's next write back unless it says
+		// it was computed after the refusal.
 		remote := append([]byte(nil), v.DataBytes()...)
 		r.state, r.mergeAck, r.read = stResync, nil, nil
+		r.rebase = true
 		r.resolveLocked(r.conn, v.Version(), remote, r.data)
 	default:
 		e := &Error{Code: protocol.Code(v.Code()), Reason: string(v.Reason()), Op: "write", Name: r.name}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -1109,4 +1111,202 @@ func TestRecordsServerLostData(t *testing.T) {
 	if ra.Version() != 1 {
 		t.Fatalf("version %d after a write on the new server", ra.Version())
 	}
+}
+
+// Two clients add entries to one list as fast as they can, under the
+// default RemoteWins: a list operation that lost a version race is applied
+// again on top of the server's list, so every addition of both ends up in
+// it, once, and both clients and the server agree.
+func TestRecordsListConcurrentAdds(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	for _, transport := range recTransports {
+		t.Run(transport, func(t *testing.T) {
+			ctx := recCtx(t)
+			name := "queue/" + transport
+			a := dial(t, addrOf(srv, transport))
+			b := dial(t, addrOf(srv, transport))
+			var lists [2]*eddy.List
+			for i, c := range []*eddy.Client{a, b} {
+				l, err := c.Record.GetList(ctx, name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Discard()
+				lists[i] = l
+			}
+			const n = 200
+			var wg sync.WaitGroup
+			for w, l := range lists {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range n {
+						if err := l.AddEntry(ctx, fmt.Sprintf("w%d/%d", w, i)); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			var final []string
+			recEventually(t, "both lists to hold every entry", func() bool {
+				s, err := a.Record.Snapshot(ctx, name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var entries []string
+				if json.Unmarshal(s.Data, &entries) != nil || len(entries) != 2*n {
+					return false
+				}
+				final = entries
+				return slices.Equal(lists[0].Entries(), entries) && slices.Equal(lists[1].Entries(), entries)
+			})
+			seen := map[string]bool{}
+			next := [2]int{}
+			for _, e := range final {
+				if seen[e] {
+					t.Fatalf("entry %s twice in %v", e, final)
+				}
+				seen[e] = true
+				var w, i int
+				if _, err := fmt.Sscanf(e, "w%d/%d", &w, &i); err != nil || w < 0 || w > 1 {
+					t.Fatalf("unexpected entry %q", e)
+				}
+				// Each writer's entries keep the order it added them in.
+				if i != next[w] {
+					t.Fatalf("writer %d's entry %d after %d: %v", w, i, next[w]-1, final)
+				}
+				next[w]++
+			}
+		})
+	}
+}
+
+// cutProxy forwards TCP connections to a server until cut: then it drops
+// every connection and refuses new ones until resumed.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target}
+	t.Cleanup(func() { _ = ln.Close(); p.setCut(true) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.cut {
+				p.mu.Unlock()
+				_ = c.Close()
+				continue
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				p.mu.Unlock()
+				_ = c.Close()
+				continue
+			}
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(s, c); _ = s.Close() }()
+			go func() { _, _ = io.Copy(c, s); _ = c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) addr() string { return "tcp://" + p.ln.Addr().String() }
+
+func (p *cutProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+// List operations made offline are applied again to the server's list
+// after the reconnect, so entries another client added meanwhile stay.
+func TestRecordsListOfflineChanges(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	ctx := recCtx(t)
+	proxy := newCutProxy(t, srv.TCPAddr())
+	st := make(chan eddy.ConnectionState, 64)
+	a := dial(t, proxy.addr(), eddy.WithReconnect(50*time.Millisecond, 100*time.Millisecond),
+		eddy.WithConnectionStateHandler(func(s eddy.ConnectionState) { st <- s }))
+	b := dial(t, addrOf(srv, "tcp"))
+	const name = "offline/list"
+	la, err := a.Record.GetList(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer la.Discard()
+	lb, err := b.Record.GetList(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lb.Discard()
+	waitState := func(want eddy.ConnectionState) {
+		t.Helper()
+		for {
+			select {
+			case s := <-st:
+				if s == want {
+					return
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("state %v never reported", want)
+			}
+		}
+	}
+	if err := la.AddEntry(ctx, "a0"); err != nil {
+		t.Fatal(err)
+	}
+	recEventually(t, "b to see a0", func() bool { return slices.Equal(lb.Entries(), []string{"a0"}) })
+
+	proxy.setCut(true)
+	waitState(eddy.Reconnecting)
+	for _, e := range []string{"a1", "a2"} {
+		if err := la.AddEntry(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// By index: the entries they name are found again in the server's list.
+	if err := la.RemoveEntryAt(ctx, 0); err != nil { // a0
+		t.Fatal(err)
+	}
+	if err := la.Move(ctx, 1, 0); err != nil { // a2 to the front
+		t.Fatal(err)
+	}
+	if got := la.Entries(); !slices.Equal(got, []string{"a2", "a1"}) {
+		t.Fatalf("a's list while offline: %v", got)
+	}
+	if err := lb.AddEntryAt(ctx, "b1", 0); err != nil {
+		t.Fatal(err)
+	}
+	recEventually(t, "the server to have b1", func() bool {
+		s, err := b.Record.Snapshot(ctx, name)
+		return err == nil && string(s.Data) == `["b1","a0"]`
+	})
+	proxy.setCut(false)
+	want := []string{"a2", "b1", "a1"}
+	recEventually(t, "both lists to hold every change", func() bool {
+		return slices.Equal(la.Entries(), want) && slices.Equal(lb.Entries(), want)
+	})
 }
