@@ -12,7 +12,7 @@ import { Topic } from './gen/fb/topic';
 export { Action, Topic };
 
 /** Flag bits of Message.flags (protocol/schema/eddy.fbs). */
-export const Flag = { WantAck: 1, Forced: 2, Immediate: 4, Notify: 8 } as const;
+export const Flag = { WantAck: 1, Forced: 2, Immediate: 4, Notify: 8, Rebased: 16 } as const;
 
 /** A protocol message as plain data; absent fields are undefined. */
 export interface Msg {

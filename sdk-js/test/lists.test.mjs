@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ClientErrorCode } from '../dist/eddy.js';
-import { closeClients, collect, loggedIn, sleep, startServer, waitFor, withTimeout } from './helpers.mjs';
+import { ClientErrorCode, ConnectionState } from '../dist/eddy.js';
+import { closeClients, collect, loggedIn, sleep, startServer, tempDir, waitFor, withTimeout } from './helpers.mjs';
 
 let server;
 before(async () => {
@@ -88,6 +88,70 @@ describe('lists', () => {
     await waitFor(() => deleted.length === 1, { what: 'list deleted' });
     la.discard();
     assert.ok(la.isDestroyed);
+  });
+});
+
+describe('lists under concurrent writers', () => {
+  test('two clients adding at once both keep every entry, once, in order', async () => {
+    const name = unique('queue');
+    const a = await loggedIn(server.url, 'ann');
+    const b = await loggedIn(server.url, 'bob');
+    const la = await withTimeout(a.record.getList(name).whenReady(), 3000, 'list a');
+    const lb = await withTimeout(b.record.getList(name).whenReady(), 3000, 'list b');
+    const n = 200;
+    // Interleave the two writers in bursts so their writes race.
+    for (let i = 0; i < n; i += 10) {
+      for (let k = i; k < i + 10; k++) la.addEntry(`a/${k}`);
+      for (let k = i; k < i + 10; k++) lb.addEntry(`b/${k}`);
+      await sleep(1);
+    }
+    const check = await loggedIn(server.url, 'carol');
+    await waitFor(
+      async () => {
+        const doc = await check.record.snapshot(name);
+        return Array.isArray(doc) && doc.length === 2 * n && la.getEntries().length === 2 * n && lb.getEntries().length === 2 * n;
+      },
+      { timeout: 10000, what: `all ${2 * n} entries everywhere` },
+    );
+    const final = await check.record.snapshot(name);
+    assert.deepEqual(la.getEntries(), final);
+    assert.deepEqual(lb.getEntries(), final);
+    assert.equal(new Set(final).size, 2 * n, 'an entry appears twice');
+    for (const w of ['a', 'b']) {
+      const mine = final.filter((e) => e.startsWith(`${w}/`)).map((e) => Number(e.slice(2)));
+      assert.deepEqual(mine, [...Array(n).keys()], `writer ${w}'s entries out of order`);
+    }
+  });
+
+  test('list operations made offline apply again to a list another client changed', async () => {
+    const [dir, cleanup] = tempDir('eddy-js-data-');
+    let srv = await startServer({ dataDir: dir });
+    const port = srv.wsPort;
+    try {
+      const name = unique('offline');
+      const ann = await loggedIn(srv.url, 'ann', { reconnect: { min: 700, max: 800 } });
+      const bob = await loggedIn(srv.url, 'bob', { reconnect: { min: 50, max: 100 } });
+      const la = await withTimeout(ann.record.getList(name).whenReady(), 3000, 'list a');
+      const lb = await withTimeout(bob.record.getList(name).whenReady(), 3000, 'list b');
+      la.addEntry('a0');
+      await waitFor(() => lb.getEntries().length === 1, { what: 'bob sees a0' });
+      await srv.kill();
+      la.addEntry('a1');
+      la.addEntry('a2');
+      la.removeEntry('a0', 0);
+      assert.deepEqual(la.getEntries(), ['a1', 'a2']);
+      srv = await startServer({ wsPort: port, dataDir: dir });
+      await waitFor(() => bob.getConnectionState() === ConnectionState.OPEN, { timeout: 5000 });
+      lb.addEntry('b1', 0);
+      await waitFor(() => ann.getConnectionState() === ConnectionState.OPEN, { timeout: 5000 });
+      const want = ['b1', 'a1', 'a2'];
+      await waitFor(() => JSON.stringify(la.getEntries()) === JSON.stringify(want) && JSON.stringify(lb.getEntries()) === JSON.stringify(want), {
+        what: `both lists ${want}`,
+      });
+    } finally {
+      await srv.stop();
+      cleanup();
+    }
   });
 });
 

@@ -31,7 +31,7 @@ import { ClientErrorCode, EddyError, ErrorCode, rethrowLater } from '../errors';
 import { deepEqual, deepFreeze, fromBytes, isDocument, toBytes, type Json } from '../json';
 import { erasePath, getPath, parsePath, setPath, type Segments } from '../jsonpath';
 import { Action, Flag, Topic, type Msg } from '../wire';
-import type { MergeRegistry } from './merge';
+import { MergeStrategy, type MergeRegistry } from './merge';
 
 export type PathCallback = (value: Json | undefined) => void;
 
@@ -43,6 +43,23 @@ export interface Op {
   value: Json | undefined;
   /** value as JSON, when already encoded. */
   bytes?: Uint8Array;
+  /**
+   * transform, when set, computes the whole document from the current one
+   * (a list operation); value is then filled in when the op applies. It is
+   * kept until the server stored the write, and applied again on top of
+   * the server's document when the write lost a version race (under
+   * REMOTE_WINS) or was made offline, so the operation is not lost.
+   */
+  transform?: (doc: Json) => Json;
+}
+
+/** A transform op whose effect the server has not confirmed yet. */
+interface Pending {
+  transform: (doc: Json) => Json;
+  /** The id of the write carrying it; 0 while not sent. */
+  id: number;
+  /** dirty: not sent; sent: awaiting its answer; refused: VersionExists. */
+  state: 'dirty' | 'sent' | 'refused';
 }
 
 interface AckWaiter {
@@ -94,6 +111,11 @@ export class RecordCore {
   private ignoreBefore = 0;
   private lastWriteId = 0;
   private pendingOps: { op: Op; waiter: AckWaiter | undefined }[] = [];
+  private transforms: Pending[] = [];
+  // The server refused a write and nothing was read since: the next write,
+  // computed on the document the refusal carried, says so (Flag.Rebased)
+  // or the server holds it back too.
+  private rebase = false;
   private ackWaiters: AckWaiter[] = [];
   private readyWaiters: { resolve(): void; reject(e: EddyError): void }[] = [];
   private readonly subs = new Map<string, Sub>();
@@ -123,6 +145,7 @@ export class RecordCore {
   }
 
   private read(version: number): void {
+    this.rebase = false; // the Read ends the server's hold
     const m: Msg = { topic: Topic.Record, action: Action.Read, name: this.name };
     if (version > 0) m.version = version;
     const sent = this.env.conn.call(m, (err, reply) => this.onRead(err, reply), { now: true });
@@ -188,7 +211,11 @@ export class RecordCore {
     if (remote === undefined) remote = S === this.base.version ? this.base.doc : undefined;
     this.dirty = false;
     this.history = [];
+    // Every refusal of a write sent before the Read came before its
+    // answer: a transform still awaiting its answer landed.
+    this.transforms = this.transforms.filter((t) => t.state !== 'sent');
     if (remote !== undefined && deepEqual(local, remote)) {
+      this.transforms = [];
       this.adopt(remote, S);
       return;
     }
@@ -210,16 +237,25 @@ export class RecordCore {
   // resolve asks the merge strategy and keeps or writes back its result.
   private resolve(local: Json, remote: Json, S: number): void {
     let merged: Json = remote;
-    try {
-      merged = this.env.merge.get(this.name)(local, remote, this.version, S);
-      if (!isDocument(merged)) throw new TypeError('eddy: a merge strategy must return an object or array');
-      merged = deepFreeze(JSON.parse(JSON.stringify(merged)) as Json);
-    } catch (err) {
-      this.env.reportError(new EddyError(ErrorCode.VersionExists, `merge of ${this.name} failed: ${(err as Error).message}`, this.name));
-      merged = remote;
+    const strategy = this.env.merge.get(this.name);
+    if (strategy === MergeStrategy.REMOTE_WINS) {
+      // The server's document wins; the list operations not in it apply
+      // again on top of it.
+      merged = this.replay(remote);
+    } else {
+      this.transforms = []; // their effect is in local, which the strategy merges
+      try {
+        merged = strategy(local, remote, this.version, S);
+        if (!isDocument(merged)) throw new TypeError('eddy: a merge strategy must return an object or array');
+        merged = deepFreeze(JSON.parse(JSON.stringify(merged)) as Json);
+      } catch (err) {
+        this.env.reportError(new EddyError(ErrorCode.VersionExists, `merge of ${this.name} failed: ${(err as Error).message}`, this.name));
+        merged = remote;
+      }
     }
     this.base = { version: S, doc: remote };
     if (deepEqual(merged, remote)) {
+      this.transforms = [];
       this.adopt(remote, S);
       return;
     }
@@ -229,6 +265,7 @@ export class RecordCore {
 
   // adopt takes the server's document as the local one.
   private adopt(doc: Json, S: number): void {
+    this.transforms = []; // the server's document is ours: nothing left to apply
     const old = this.data;
     this.data = doc;
     this.version = S;
@@ -245,10 +282,33 @@ export class RecordCore {
     this.data = doc;
     this.version++;
     const id = this.env.conn.newId();
-    const waiting = this.ackWaiters.length > 0;
+    const waiting = this.ackWaiters.length > 0 || this.transforms.length > 0;
     for (const w of this.ackWaiters) w.id = id;
+    for (const t of this.transforms) {
+      t.id = id;
+      t.state = 'sent';
+    }
     this.transmit(id, { path: '', segs: [], value: doc }, waiting);
     this.notify(old);
+  }
+
+  // replay applies the transform ops whose effect the server lacks to doc,
+  // in the order they were made; one that fails (its list no longer fits
+  // it) is dropped and reported.
+  private replay(doc: Json): Json {
+    const kept: Pending[] = [];
+    for (const t of this.transforms) {
+      try {
+        const next = t.transform(doc);
+        if (!isDocument(next)) throw new TypeError('not an object or array');
+        doc = deepFreeze(JSON.parse(JSON.stringify(next)) as Json);
+        kept.push(t);
+      } catch (err) {
+        this.env.reportError(new EddyError(ErrorCode.VersionExists, `${this.name}: a list operation could not be applied again: ${(err as Error).message}`, this.name));
+      }
+    }
+    this.transforms = kept;
+    return doc;
   }
 
   // ---- writing ----
@@ -258,6 +318,15 @@ export class RecordCore {
   write(op: Op, waiter?: AckWaiter): void {
     if (this.destroyed) throw this.destroyedError();
     this.env.conn.checkSend(this.name);
+    if (op.transform && !this.ready) {
+      this.pendingOps.push({ op, waiter }); // computed on the document once read
+      return;
+    }
+    if (op.transform) {
+      const value = op.transform(this.data);
+      if (!isDocument(value)) throw new TypeError('eddy: a whole record must be an object or array');
+      op = { ...op, path: '', segs: [], value: deepFreeze(JSON.parse(JSON.stringify(value)) as Json), bytes: undefined };
+    }
     if (op.value !== undefined && !op.bytes) op.bytes = toBytes(op.value);
     this.env.conn.checkSize(op.bytes?.length ?? 0, this.name, op.path);
     if (!this.ready) {
@@ -284,9 +353,11 @@ export class RecordCore {
     if (this.env.conn.isOpen && !this.resyncing) {
       const id = this.env.conn.newId();
       if (waiter) waiter.id = id;
-      this.transmit(id, op, waiter !== undefined);
+      if (op.transform) this.transforms.push({ transform: op.transform, id, state: 'sent' });
+      this.transmit(id, op, waiter !== undefined || op.transform !== undefined);
     } else {
       this.dirty = true;
+      if (op.transform) this.transforms.push({ transform: op.transform, id: 0, state: 'dirty' });
     }
     this.notify(old);
   }
@@ -304,6 +375,10 @@ export class RecordCore {
       m.data = op.bytes ?? toBytes(op.value);
     }
     if (wantAck) m.flags = Flag.WantAck;
+    if (this.rebase) {
+      m.flags = (m.flags ?? 0) | Flag.Rebased;
+      this.rebase = false;
+    }
     this.lastWriteId = id;
     this.history.push({ version: this.version, doc: this.data });
     if (this.history.length > HISTORY_LIMIT) this.history.shift();
@@ -388,10 +463,16 @@ export class RecordCore {
   }
 
   private onVersionExists(m: Msg): void {
-    if (!this.ready || this.resyncing) return;
     const id = Number(m.id ?? 0n);
+    for (const t of this.transforms) if (t.state === 'sent' && t.id === id) t.state = 'refused';
+    if (!this.ready || this.resyncing) return;
     if (id < this.ignoreBefore) return;
     this.awaitingConflict = false;
+    // Writes before the refused one landed; those after it are held back
+    // by the server (their refusals follow). Answers to the write-back
+    // below must say it was computed after this refusal.
+    this.transforms = this.transforms.filter((t) => !(t.state === 'sent' && t.id < id));
+    this.rebase = true;
     let remote: Json;
     try {
       remote = fromBytes(m.data, this.name);
@@ -417,6 +498,7 @@ export class RecordCore {
 
   private onWriteAck(m: Msg): void {
     const id = Number(m.id ?? 0n);
+    this.transforms = this.transforms.filter((t) => t.id !== id);
     const v = m.version ?? 0;
     const i = this.history.findIndex((h) => h.version === v);
     if (i >= 0) {
@@ -444,6 +526,7 @@ export class RecordCore {
     this.awaitingConflict = false;
     if (fresh) {
       this.dirty = false;
+      this.transforms = [];
       this.history = [];
       this.base = { version: 0, doc: EMPTY };
     }
@@ -474,6 +557,9 @@ export class RecordCore {
   lost(): void {
     this.resyncing = false;
     this.awaitingConflict = false;
+    // Whether writes in flight landed is unknown: their transforms are not
+    // applied again (that could apply them twice).
+    this.transforms = this.transforms.filter((t) => t.state !== 'sent');
   }
 
   // ---- subscriptions ----

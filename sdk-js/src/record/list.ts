@@ -1,6 +1,13 @@
 // List is a record holding an array of names (of other records, usually):
 // an ordered collection with entry-added, entry-removed and entry-moved
 // events computed from each change.
+//
+// addEntry and removeEntry remember the operation, not only the array it
+// produced: under REMOTE_WINS (the default) one the server refused because
+// another client wrote the list first, and one made offline, is applied
+// again to the server's list, so two clients adding entries at the same
+// time both keep theirs. Under another strategy the local array is what
+// gets merged, as for any record. setEntries replaces the list as given.
 
 import { Emitter } from '../emitter';
 import type { Json } from '../json';
@@ -79,26 +86,38 @@ export class List extends Emitter<ListEvents> {
     this.record.set(entries);
   }
 
-  /** addEntry inserts entry at index (default: the end). */
+  /** addEntry inserts entry at index (default: the end). Applied again to
+   * a list that changed meanwhile (see the class comment), an index past
+   * its end appends. */
   addEntry(entry: string, index?: number): void {
     checkEntry(entry);
-    const list = this.getEntries();
-    const at = index === undefined ? list.length : index;
-    if (!Number.isInteger(at) || at < 0 || at > list.length) throw new RangeError(`eddy: index ${index} out of range`);
-    list.splice(at, 0, entry);
-    this.record.set(list);
+    const len = this.getEntries().length;
+    if (index !== undefined && (!Number.isInteger(index) || index < 0 || index > len)) {
+      throw new RangeError(`eddy: index ${index} out of range`);
+    }
+    this.record.modify((doc) => {
+      const list = toEntries(doc);
+      list.splice(index === undefined ? list.length : Math.min(index, list.length), 0, entry);
+      return list;
+    });
   }
 
   /** removeEntry removes entry at index, or every occurrence of entry when
-   * index is omitted. */
+   * index is omitted. Applied again to a list that changed meanwhile, it
+   * removes the occurrence nearest to index. */
   removeEntry(entry: string, index?: number): void {
     checkEntry(entry);
     const list = this.getEntries();
-    let next: string[];
-    if (index === undefined) next = list.filter((e) => e !== entry);
-    else if (list[index] === entry) next = list.filter((_, i) => i !== index);
-    else return;
-    if (next.length !== list.length) this.record.set(next);
+    if (index === undefined ? !list.includes(entry) : list[index] !== entry) return;
+    let first = true;
+    this.record.modify((doc) => {
+      const cur = toEntries(doc);
+      if (index === undefined) return cur.filter((e) => e !== entry);
+      const i = first && cur[index] === entry ? index : nearest(cur, entry, index);
+      first = false;
+      if (i >= 0) cur.splice(i, 1);
+      return cur;
+    });
   }
 
   /** subscribe calls cb with the entries after every change (and at once,
@@ -140,6 +159,16 @@ export class List extends Emitter<ListEvents> {
     for (const [entry, index] of d.added) this.emit('entry-added', entry, index);
     for (const [entry, index] of d.moved) this.emit('entry-moved', entry, index);
   }
+}
+
+// nearest returns the index of the occurrence of entry closest to i (the
+// lower one on a tie), or -1.
+function nearest(list: readonly string[], entry: string, i: number): number {
+  let best = -1;
+  list.forEach((e, k) => {
+    if (e === entry && (best < 0 || Math.abs(k - i) < Math.abs(best - i))) best = k;
+  });
+  return best;
 }
 
 /**

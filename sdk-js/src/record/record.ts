@@ -103,7 +103,16 @@ export class Record extends Emitter<RecordEvents> implements CoreOwner {
     });
   }
 
-  /** erase removes the value at path (an object member or array element). */
+  /**
+   * @internal modify replaces the whole record with what fn computes from
+   * the current document; fn runs again on the server's document if the
+   * write loses a version race or was made offline (see Op.transform).
+   */
+  modify(fn: (doc: Json) => Json): void {
+    this.live().write({ path: '', segs: [], value: undefined, transform: fn });
+  }
+
+    /** erase removes the value at path (an object member or array element). */
   erase(path: string): void {
     this.live().write(toOp([path, undefined], 'erase'));
   }
