@@ -22,7 +22,8 @@ import (
 // adding entries at the same time both keep their additions. Under
 // LocalWins or a merge function the array this client had is what gets
 // merged, as for any record. An operation still unanswered when the
-// connection drops is not applied again (it may have landed).
+// connection dropped may or may not have landed: it is applied again too,
+// except an addition whose entry the server's list already holds.
 //
 // Callbacks run on the client's callback goroutine, once per change of the
 // list, in version order: first OnEntryRemoved (old indexes, ascending),
@@ -132,7 +133,10 @@ func (l *List) AddEntryAt(ctx context.Context, entry string, index int) error {
 		return err
 	}
 	// fn may run again on another list (see List): index stays as given.
-	return l.modify(ctx, func(cur []string) ([]string, error) {
+	return l.modify(ctx, func(cur []string, uncertain bool) ([]string, error) {
+		if uncertain && slices.Contains(cur, entry) {
+			return cur, nil // it probably landed before the connection dropped
+		}
 		at := index
 		if at == -1 {
 			at = len(cur)
@@ -146,7 +150,7 @@ func (l *List) AddEntryAt(ctx context.Context, entry string, index int) error {
 
 // RemoveEntry removes every occurrence of entry.
 func (l *List) RemoveEntry(ctx context.Context, entry string) error {
-	return l.modify(ctx, func(cur []string) ([]string, error) {
+	return l.modify(ctx, func(cur []string, uncertain bool) ([]string, error) {
 		return slices.DeleteFunc(cur, func(e string) bool { return e == entry }), nil
 	})
 }
@@ -157,7 +161,7 @@ func (l *List) RemoveEntry(ctx context.Context, entry string) error {
 func (l *List) RemoveEntryAt(ctx context.Context, index int) error {
 	var entry string
 	again := false
-	return l.modify(ctx, func(cur []string) ([]string, error) {
+	return l.modify(ctx, func(cur []string, uncertain bool) ([]string, error) {
 		i := index
 		if again {
 			if i = nearest(cur, entry, index); i < 0 {
@@ -178,7 +182,7 @@ func (l *List) RemoveEntryAt(ctx context.Context, index int) error {
 func (l *List) Move(ctx context.Context, from, to int) error {
 	var entry string
 	again := false
-	return l.modify(ctx, func(cur []string) ([]string, error) {
+	return l.modify(ctx, func(cur []string, uncertain bool) ([]string, error) {
 		i, j := from, to
 		if again {
 			if i = nearest(cur, entry, from); i < 0 {
@@ -227,9 +231,9 @@ func (l *List) indexErr(i, n int) error {
 
 // modify computes the new list from the local one and writes it, under the
 // record's lock so concurrent modifications of this client compose.
-func (l *List) modify(ctx context.Context, fn func(cur []string) ([]string, error)) error {
-	return l.rec.update(ctx, func(doc []byte) (any, error) {
-		next, err := fn(parseEntries(doc))
+func (l *List) modify(ctx context.Context, fn func(cur []string, uncertain bool) ([]string, error)) error {
+	return l.rec.update(ctx, func(doc []byte, uncertain bool) (any, error) {
+		next, err := fn(parseEntries(doc), uncertain)
 		if err != nil {
 			return nil, err
 		}

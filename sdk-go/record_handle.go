@@ -303,7 +303,9 @@ func (h *Record) Delete(ctx context.Context) error {
 // applied to another document (writes made offline, or one the server
 // refused for a concurrent write, under RemoteWins) it is computed again
 // from that document, so an operation such as a list addition is not lost.
-func (h *Record) update(ctx context.Context, fn func(doc []byte) (any, error)) error {
+// uncertain tells fn the write may have landed already (the connection
+// dropped before its answer).
+func (h *Record) update(ctx context.Context, fn func(doc []byte, uncertain bool) (any, error)) error {
 	if err := h.check(); err != nil {
 		return err
 	}
@@ -319,7 +321,7 @@ func (h *Record) update(ctx context.Context, fn func(doc []byte) (any, error)) e
 	case r.deleting:
 		return ErrRecordDeleted
 	}
-	v, err := fn(r.data)
+	v, err := fn(r.data, false)
 	if err != nil {
 		return err
 	}
@@ -329,8 +331,8 @@ func (h *Record) update(ctx context.Context, fn func(doc []byte) (any, error)) e
 	}
 	name := r.name
 	op.from = r.data
-	op.transform = func(doc []byte) ([]byte, error) {
-		v, err := fn(doc)
+	op.transform = func(doc []byte, uncertain bool) ([]byte, error) {
+		v, err := fn(doc, uncertain)
 		if err != nil {
 			return nil, err
 		}

@@ -62,8 +62,9 @@ type writeOp struct {
 	// the server refused it for a concurrent write: see replays). from is
 	// the document value was last computed from (documents are never
 	// modified in place, so the slice identifies it).
-	transform func(doc []byte) ([]byte, error)
+	transform func(doc []byte, uncertain bool) ([]byte, error)
 	from      []byte
+	uncertain bool // sent on a connection that dropped before the answer
 }
 
 // ackWaiter is a SetWithAck caller waiting for its write to be durable.
@@ -153,8 +154,9 @@ type localRecord struct {
 	remerges      int
 	waiters       []*ackWaiter // SetWithAck callers whose writes conflicted
 	// replays are the transform ops (list operations) the server refused
-	// with VersionExists, in the order sent: under RemoteWins they are
-	// applied again on top of the server's document instead of being lost.
+	// with VersionExists, or whose connection dropped before the answer
+	// (uncertain), in the order sent: under RemoteWins they are applied
+	// again on top of the server's document instead of being lost.
 	replays     []writeOp
 	rebase      bool // the next write follows a refusal with no Read since: flag it Rebased
 	attempts    int  // merge writes in a row that conflicted again
@@ -313,7 +315,7 @@ func relative(p, base jsonpath.Path) jsonpath.Path {
 // applyOp returns doc with op applied, and whether that changed anything.
 func applyOp(doc []byte, op *writeOp) ([]byte, bool, error) {
 	if op.transform != nil && !sameDoc(op.from, doc) {
-		v, err := op.transform(doc)
+		v, err := op.transform(doc, op.uncertain)
 		if err != nil {
 			return doc, false, err
 		}
@@ -999,6 +1001,11 @@ func (wa *writeAck) done(v *msg.View, err error) {
 		for _, w := range wa.waiters {
 			w.resolve(err)
 		}
+		if wa.replay != nil && r.state != stGone {
+			op := *wa.replay
+			op.uncertain = true
+			r.replays = append(r.replays, op)
+		}
 		if pending {
 			r.abandonMergeLocked(nil)
 		}
@@ -1021,7 +1028,9 @@ func (wa *writeAck) done(v *msg.View, err error) {
 		}
 		r.waiters = append(r.waiters, wa.waiters...)
 		if wa.replay != nil {
-			r.replays = append(r.replays, *wa.replay)
+			op := *wa.replay
+			op.uncertain = false // refused: it did not land
+			r.replays = append(r.replays, op)
 		}
 		if wa.merge {
 			r.attempts++

@@ -1310,3 +1310,45 @@ func TestRecordsListOfflineChanges(t *testing.T) {
 		return slices.Equal(la.Entries(), want) && slices.Equal(lb.Entries(), want)
 	})
 }
+
+// An addition sent just before the connection drops may or may not have
+// reached the server: after the reconnect it is in the list exactly once
+// either way, next to what another client added meanwhile.
+func TestRecordsListAddInFlightWhenCut(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	ctx := recCtx(t)
+	b := dial(t, addrOf(srv, "tcp"))
+	for round := range 20 {
+		proxy := newCutProxy(t, srv.TCPAddr())
+		a := dial(t, proxy.addr(), eddy.WithReconnect(20*time.Millisecond, 50*time.Millisecond))
+		name := fmt.Sprintf("inflight/%d", round)
+		la, err := a.Record.GetList(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lb, err := b.Record.GetList(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := la.AddEntry(ctx, "x"); err != nil {
+			t.Fatal(err)
+		}
+		if round%2 == 1 {
+			time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond)
+		}
+		proxy.setCut(true)
+		if err := lb.AddEntry(ctx, "y"); err != nil {
+			t.Fatal(err)
+		}
+		proxy.setCut(false)
+		recEventually(t, "both lists to hold x and y once", func() bool {
+			ea, eb := la.Entries(), lb.Entries()
+			slices.Sort(ea)
+			slices.Sort(eb)
+			return slices.Equal(ea, []string{"x", "y"}) && slices.Equal(eb, []string{"x", "y"})
+		})
+		la.Discard()
+		lb.Discard()
+		a.Close()
+	}
+}

@@ -147,6 +147,8 @@ describe('lists under concurrent writers', () => {
       const want = ['b1', 'a1', 'a2'];
       await waitFor(() => JSON.stringify(la.getEntries()) === JSON.stringify(want) && JSON.stringify(lb.getEntries()) === JSON.stringify(want), {
         what: `both lists ${want}`,
+      }).catch((err) => {
+        throw new Error(`${err.message}; ann has ${la.getEntries()} (v${la.version}), bob ${lb.getEntries()} (v${lb.version})`);
       });
     } finally {
       await srv.stop();

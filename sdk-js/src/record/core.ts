@@ -49,17 +49,20 @@ export interface Op {
    * kept until the server stored the write, and applied again on top of
    * the server's document when the write lost a version race (under
    * REMOTE_WINS) or was made offline, so the operation is not lost.
+   * uncertain says the write may have landed already (the connection
+   * dropped before its answer).
    */
-  transform?: (doc: Json) => Json;
+  transform?: (doc: Json, uncertain: boolean) => Json;
 }
 
 /** A transform op whose effect the server has not confirmed yet. */
 interface Pending {
-  transform: (doc: Json) => Json;
+  transform: (doc: Json, uncertain: boolean) => Json;
   /** The id of the write carrying it; 0 while not sent. */
   id: number;
-  /** dirty: not sent; sent: awaiting its answer; refused: VersionExists. */
-  state: 'dirty' | 'sent' | 'refused';
+  /** dirty: not sent; sent: awaiting its answer; refused: VersionExists;
+   * uncertain: the connection dropped before the answer. */
+  state: 'dirty' | 'sent' | 'refused' | 'uncertain';
 }
 
 interface AckWaiter {
@@ -299,7 +302,7 @@ export class RecordCore {
     const kept: Pending[] = [];
     for (const t of this.transforms) {
       try {
-        const next = t.transform(doc);
+        const next = t.transform(doc, t.state === 'uncertain');
         if (!isDocument(next)) throw new TypeError('not an object or array');
         doc = deepFreeze(JSON.parse(JSON.stringify(next)) as Json);
         kept.push(t);
@@ -323,7 +326,7 @@ export class RecordCore {
       return;
     }
     if (op.transform) {
-      const value = op.transform(this.data);
+      const value = op.transform(this.data, false);
       if (!isDocument(value)) throw new TypeError('eddy: a whole record must be an object or array');
       op = { ...op, path: '', segs: [], value: deepFreeze(JSON.parse(JSON.stringify(value)) as Json), bytes: undefined };
     }
@@ -557,9 +560,9 @@ export class RecordCore {
   lost(): void {
     this.resyncing = false;
     this.awaitingConflict = false;
-    // Whether writes in flight landed is unknown: their transforms are not
-    // applied again (that could apply them twice).
-    this.transforms = this.transforms.filter((t) => t.state !== 'sent');
+    // Whether writes in flight landed is unknown: their transforms apply
+    // again, told so (an addition already there is not added twice).
+    for (const t of this.transforms) if (t.state === 'sent') t.state = 'uncertain';
   }
 
   // ---- subscriptions ----

@@ -6,8 +6,11 @@
 // produced: under REMOTE_WINS (the default) one the server refused because
 // another client wrote the list first, and one made offline, is applied
 // again to the server's list, so two clients adding entries at the same
-// time both keep theirs. Under another strategy the local array is what
-// gets merged, as for any record. setEntries replaces the list as given.
+// time both keep theirs. One sent just before the connection dropped may
+// or may not have landed: it is applied again too, except an addition whose
+// entry the list already holds. Under another strategy the local array is
+// what gets merged, as for any record. setEntries replaces the list as
+// given.
 
 import { Emitter } from '../emitter';
 import type { Json } from '../json';
@@ -95,8 +98,9 @@ export class List extends Emitter<ListEvents> {
     if (index !== undefined && (!Number.isInteger(index) || index < 0 || index > len)) {
       throw new RangeError(`eddy: index ${index} out of range`);
     }
-    this.record.modify((doc) => {
+    this.record.modify((doc, uncertain) => {
       const list = toEntries(doc);
+      if (uncertain && list.includes(entry)) return list; // it probably landed
       list.splice(index === undefined ? list.length : Math.min(index, list.length), 0, entry);
       return list;
     });

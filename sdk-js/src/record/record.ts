@@ -108,7 +108,7 @@ export class Record extends Emitter<RecordEvents> implements CoreOwner {
    * the current document; fn runs again on the server's document if the
    * write loses a version race or was made offline (see Op.transform).
    */
-  modify(fn: (doc: Json) => Json): void {
+  modify(fn: (doc: Json, uncertain: boolean) => Json): void {
     this.live().write({ path: '', segs: [], value: undefined, transform: fn });
   }
 
