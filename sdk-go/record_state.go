@@ -812,7 +812,9 @@ func (r *localRecord) finishLocked(base, visible []byte) {
 	r.data, r.pre, r.preVersion = base, nil, 0
 	r.refused, r.missed = false, false
 	ops := r.queued
-	r.queued = nil
+	// Refusals still waiting here were resolved by a merge (the strategy's
+	// result is what stands) or are among ops already.
+	r.queued, r.replays = nil, nil
 	for _, op := range ops {
 		if err := r.applyLocked(op, false, false); err != nil {
 			if op.ack != nil {
