@@ -1,7 +1,9 @@
 package jsonpath
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -147,12 +149,29 @@ func BenchmarkEqual(b *testing.B) {
 }
 
 func BenchmarkValid(b *testing.B) {
-	doc := benchDoc()
-	b.SetBytes(int64(len(doc)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := Valid(doc); err != nil {
-			b.Fatal(err)
+	// text: a record of short keys and values (benchDoc); strings: one
+	// whose values are 128-byte strings, like the bench's payloads.
+	var long strings.Builder
+	long.WriteString(`{`)
+	for i := range 8 {
+		if i > 0 {
+			long.WriteString(`,`)
 		}
+		fmt.Fprintf(&long, `"field%d":"%s"`, i, strings.Repeat("abcdefgh", 16))
+	}
+	long.WriteString(`}`)
+	for _, tc := range []struct {
+		name string
+		doc  []byte
+	}{{"short-strings", benchDoc()}, {"long-strings", []byte(long.String())}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(tc.doc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := Valid(tc.doc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package jsonpath
 import (
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -520,4 +521,46 @@ func TestAllocs(t *testing.T) {
 	check("Parse", 0, func() { _, _ = Parse("a.b[2].c") })
 	Equal(doc, other) // warm the pool
 	check("Equal", 0, func() { Equal(doc, other) })
+}
+
+// plain8 must agree with the byte table: every byte value at every one of
+// the eight positions, among plain bytes and among other special ones.
+func TestPlain8MatchesTable(t *testing.T) {
+	check := func(w [8]byte) {
+		t.Helper()
+		want := true
+		for _, c := range w {
+			want = want && plainStr[c]
+		}
+		v := uint64(0)
+		for k := 7; k >= 0; k-- {
+			v = v<<8 | uint64(w[k])
+		}
+		if got := plain8(v); got != want {
+			t.Fatalf("plain8(% x) = %v, want %v", w, got, want)
+		}
+	}
+	for _, fill := range []byte{'a', ' ', '~', '"', 0x1f, 0x80, 0x00, 0xff, '\\', '!', '#', '[', ']'} {
+		for pos := range 8 {
+			for c := range 256 {
+				var w [8]byte
+				for k := range w {
+					w[k] = fill
+				}
+				w[pos] = byte(c)
+				check(w)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		var w [8]byte
+		for k := range w {
+			w[k] = byte(rng.IntN(256))
+			if rng.IntN(4) != 0 {
+				w[k] = byte(0x20 + rng.IntN(0x60))
+			}
+		}
+		check(w)
+	}
 }

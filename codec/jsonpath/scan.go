@@ -1,6 +1,7 @@
 package jsonpath
 
 import (
+	"encoding/binary"
 	"unicode/utf8"
 )
 
@@ -197,8 +198,20 @@ func skipMemberKey(b []byte, i int, ws bool) (int, bool, error) {
 func scanString(b []byte, i int) (end int, esc bool, err error) {
 	i++
 	for {
-		for i < len(b) && plainStr[b[i]] {
+		// Byte by byte up to the next byte that needs a look; after eight
+		// plain bytes the run goes on eight at a time (short strings, most
+		// keys and values, never pay for the wide test).
+		end := min(i+8, len(b))
+		for i < end && plainStr[b[i]] {
 			i++
+		}
+		if i == end {
+			for i+8 <= len(b) && plain8(binary.LittleEndian.Uint64(b[i:])) {
+				i += 8
+			}
+			for i < len(b) && plainStr[b[i]] {
+				i++
+			}
 		}
 		if i >= len(b) {
 			return 0, false, jsonErr(i, "unterminated string")
@@ -237,6 +250,18 @@ func scanString(b []byte, i int) (end int, esc bool, err error) {
 			i += size
 		}
 	}
+}
+
+// plain8 reports whether all eight bytes of v are plain string bytes
+// (plainStr): none below 0x20, none at or above 0x80, no '"' and no '\\'.
+// Each test flags a byte's high bit exactly when some byte matches: x-lo*n
+// borrows into a byte's high bit only if that byte (or one below it, which
+// then matches itself) is under n, and &^x drops bytes that had it set.
+func plain8(v uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q := v ^ (lo * '"')
+	bs := v ^ (lo * '\\')
+	return (v|(v-lo*0x20)&^v|(q-lo)&^q|(bs-lo)&^bs)&hi == 0
 }
 
 // scanNumber checks the number starting at b[i] and returns its end.
