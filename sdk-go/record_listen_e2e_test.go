@@ -21,7 +21,14 @@ func TestRecordListeningEndToEnd(t *testing.T) {
 			provider := dial(t, addrOf(srv, transport))
 			found := make(chan string, 1)
 			removed := make(chan string, 1)
+			// The provider accepts only once the subscriber watches for the
+			// change, or the change could come before OnProviderChange.
+			watching := make(chan struct{})
 			err := provider.Record.Listen("cars/.*", func(match string, r *eddy.ListenResponse) {
+				select {
+				case <-watching:
+				case <-time.After(10 * time.Second):
+				}
 				if err := r.Accept(); err != nil {
 					t.Error(err)
 				}
@@ -37,6 +44,7 @@ func TestRecordListeningEndToEnd(t *testing.T) {
 			}
 			changes := make(chan bool, 4)
 			rec.OnProviderChange(func(has bool) { changes <- has })
+			close(watching)
 			select {
 			case m := <-found:
 				if m != "cars/"+transport {

@@ -1,6 +1,7 @@
 package eddy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -934,7 +935,7 @@ func applyRemote(old []byte, v *msg.View) (doc []byte, at jsonpath.Path, erase, 
 			if ok {
 				oldAt = cur
 			}
-			if ok && jsonpath.Equal(cur, value) {
+			if ok && !distinctPlainStrings(cur, value) && jsonpath.Equal(cur, value) {
 				same = true
 			} else {
 				doc, err = at.Set(make([]byte, 0, len(old)+len(value)+len(v.Path())+8), old, value)
@@ -957,6 +958,17 @@ func applyRemote(old []byte, v *msg.View) (doc []byte, at jsonpath.Path, erase, 
 		err = fmt.Errorf("%w: record change %v", ErrProtocol, v.Action())
 	}
 	return doc, at, erase, same, oldAt, err
+}
+
+// distinctPlainStrings reports whether a and b are JSON strings without
+// escapes (nor surrounding space) whose bytes differ: then they denote
+// different strings, and Equal, which would validate both, is not needed
+// (Set validates the new value).
+func distinctPlainStrings(a, b []byte) bool {
+	plain := func(s []byte) bool {
+		return len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' && bytes.IndexByte(s, '\\') < 0
+	}
+	return string(a) != string(b) && plain(a) && plain(b)
 }
 
 // goneLocked takes the record out of service: deleted (OnDelete hooks
