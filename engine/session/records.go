@@ -42,7 +42,6 @@ func (s *Session) record(v *msg.View) {
 			if _, ok := s.records[string(name)]; ok {
 				key := string(name)
 				delete(s.records, key)
-				delete(s.refused, key)
 				s.subscriptions--
 				if s.m.cfg.Records.Unsubscribe(key, s) {
 					s.m.recordUnsubscribed(key)
@@ -130,9 +129,9 @@ func (s *Session) trackRecord(name string) bool {
 		return false
 	}
 	if s.records == nil {
-		s.records = make(map[string]struct{})
+		s.records = make(map[string]bool)
 	}
-	s.records[name] = struct{}{}
+	s.records[name] = false
 	s.subscriptions++
 	return true
 }
@@ -171,8 +170,9 @@ func (s *Session) recordOp(v *msg.View, e *record.Entry) {
 			s.replay(append([]byte(nil), v.Bytes()...))
 			return
 		}
-		delete(s.refused, name) // the client has the current document again
-		s.trackRecord(name)
+		if s.trackRecord(name) {
+			s.records[name] = false // the client has the current document again
+		}
 		if first {
 			s.m.recordSubscribed(name)
 		}
@@ -221,7 +221,6 @@ func (s *Session) recordOp(v *msg.View, e *record.Entry) {
 		}
 		if _, ok := s.records[name]; ok {
 			delete(s.records, name)
-			delete(s.refused, name)
 			s.subscriptions--
 		}
 		s.m.recordUnsubscribed(name) // every subscription went with the record
@@ -237,16 +236,22 @@ func (s *Session) recordWrite(v *msg.View, e *record.Entry) {
 		w.Version = record.Forced
 	}
 	if w.Version != record.Forced {
-		if _, ok := s.records[name]; !ok {
+		refused, ok := s.records[name]
+		if !ok {
 			s.fail(fb.TopicRecord, action, id, v.Name(), protocol.CodeNotSubscribed, "read the record before a versioned write, or force the write")
 			return
 		}
-		if _, stale := s.refused[name]; stale {
+		if refused {
 			if !v.Has(fb.FlagsRebased) {
-				s.refuseStale(id, e, w.Path)
+				version, data, exists := e.Snapshot()
+				if !exists {
+					data = emptyDoc
+				}
+				s.versionExists(id, name, w.Path, version, data,
+					"an earlier write of this connection to "+name+" was refused; read the record again or flag the write Rebased")
 				return
 			}
-			delete(s.refused, name)
+			s.records[name] = false
 		}
 	}
 	switch action {
@@ -296,11 +301,12 @@ func (s *Session) recordWrite(v *msg.View, e *record.Entry) {
 	}
 	var re *record.Error
 	if errors.As(err, &re) && (re.Code == protocol.CodeVersionExists || re.Code == protocol.CodeInvalidVersion) {
-		s.markRefused(name)
+		if _, ok := s.records[name]; ok { // a forced write's record may not be read
+			s.records[name] = true
+		}
 	}
 	if re != nil && re.Code == protocol.CodeVersionExists {
-		s.send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionVersionExists, ID: id, Name: name, Path: w.Path,
-			Version: re.Version, HasVersion: true, Data: re.Data, Code: uint16(re.Code), Reason: re.Error()})
+		s.versionExists(id, name, w.Path, re.Version, re.Data, re.Error())
 		return
 	}
 	if re != nil {
@@ -312,27 +318,11 @@ func (s *Session) recordWrite(v *msg.View, e *record.Entry) {
 
 var emptyDoc = []byte("{}")
 
-// markRefused remembers that a versioned write to name was refused.
-func (s *Session) markRefused(name string) {
-	if s.refused == nil {
-		s.refused = make(map[string]struct{})
-	}
-	s.refused[name] = struct{}{}
-}
-
-// refuseStale answers a versioned write sent after an earlier one to the
-// same record was refused, and before the client read the record again or
-// flagged a write Rebased: it was computed on a document the server never
-// had, so it is refused like the first, with the current document.
-func (s *Session) refuseStale(id uint64, e *record.Entry, path string) {
-	version, data, exists := e.Snapshot()
-	if !exists {
-		data = emptyDoc
-	}
-	name := e.Name()
+// versionExists refuses a versioned write with the record's current
+// version and document, for the client to merge and write again.
+func (s *Session) versionExists(id uint64, name, path string, version int64, data []byte, reason string) {
 	s.send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionVersionExists, ID: id, Name: name, Path: path,
-		Version: version, HasVersion: true, Data: data, Code: uint16(protocol.CodeVersionExists),
-		Reason: "an earlier write of this connection to " + name + " was refused; read the record again or flag the write Rebased"})
+		Version: version, HasVersion: true, Data: data, Code: uint16(protocol.CodeVersionExists), Reason: reason})
 }
 
 // errDenied tells Apply that the write's permission check refused it.
@@ -437,7 +427,6 @@ func (s *Session) Deleted(name string) {
 	_ = s.c.Post(func() {
 		if _, ok := s.records[name]; ok {
 			delete(s.records, name)
-			delete(s.refused, name)
 			s.subscriptions--
 		}
 	})

@@ -174,12 +174,12 @@ type Session struct {
 	presencePeer   *presence.Peer
 	eventListener  *listen.Peer
 	recordListener *listen.Peer
-	records        map[string]struct{}
-	// refused names the records a versioned write of this connection was
-	// refused on (VersionExists, InvalidVersion) and not read since: its
-	// later versioned writes there were computed before the client knew,
-	// so they are refused too unless flagged Rebased. Nil until needed.
-	refused    map[string]struct{}
+	// records are the records this connection reads (subscribed), each
+	// true when a versioned write of it was refused (VersionExists,
+	// InvalidVersion) and it has not read the record since: its later
+	// versioned writes there were computed before it knew, so they are
+	// refused too unless flagged Rebased.
+	records    map[string]bool
 	recq       [][]byte // record messages waiting for a record load, in arrival order
 	recqMissed []string // set while draining when the front message misses again
 	draining   bool     // recq is being run
@@ -250,7 +250,6 @@ func (m *Manager) OnClose(c *netloop.Conn, _ error) {
 		}
 	}
 	s.records = nil
-	s.refused = nil
 	sh := &m.all[shardOf(s)]
 	sh.mu.Lock()
 	delete(sh.m, s)
