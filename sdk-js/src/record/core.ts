@@ -28,7 +28,7 @@
 
 import type { Connection } from '../connection';
 import { ClientErrorCode, EddyError, ErrorCode, rethrowLater } from '../errors';
-import { deepEqual, deepFreeze, fromBytes, isDocument, toBytes, type Json } from '../json';
+import { cloneJSON, deepEqual, deepFreeze, encodeValue, fromBytes, isDocument, toBytes, type Json } from '../json';
 import { erasePath, getPath, parsePath, setPath, type Segments } from '../jsonpath';
 import { Action, Flag, Topic, type Msg } from '../wire';
 import { MergeStrategy, type MergeRegistry } from './merge';
@@ -250,7 +250,7 @@ export class RecordCore {
       try {
         merged = strategy(local, remote, this.version, S);
         if (!isDocument(merged)) throw new TypeError('eddy: a merge strategy must return an object or array');
-        merged = deepFreeze(JSON.parse(JSON.stringify(merged)) as Json);
+        merged = cloneJSON(merged);
       } catch (err) {
         this.env.reportError(new EddyError(ErrorCode.VersionExists, `merge of ${this.name} failed: ${(err as Error).message}`, this.name));
         merged = remote;
@@ -304,7 +304,7 @@ export class RecordCore {
       try {
         const next = t.transform(doc, t.state === 'uncertain');
         if (!isDocument(next)) throw new TypeError('not an object or array');
-        doc = deepFreeze(JSON.parse(JSON.stringify(next)) as Json);
+        doc = cloneJSON(next);
         kept.push(t);
       } catch (err) {
         this.env.reportError(new EddyError(ErrorCode.VersionExists, `${this.name}: a list operation could not be applied again: ${(err as Error).message}`, this.name));
@@ -328,7 +328,7 @@ export class RecordCore {
     if (op.transform) {
       const value = op.transform(this.data, false);
       if (!isDocument(value)) throw new TypeError('eddy: a whole record must be an object or array');
-      op = { ...op, path: '', segs: [], value: deepFreeze(JSON.parse(JSON.stringify(value)) as Json), bytes: undefined };
+      op = { ...op, path: '', segs: [], ...encodeValue(value) };
     }
     if (op.value !== undefined && !op.bytes) op.bytes = toBytes(op.value);
     this.env.conn.checkSize(op.bytes?.length ?? 0, this.name, op.path);
