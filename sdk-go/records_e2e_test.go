@@ -47,6 +47,39 @@ func recGet(t *testing.T, c *eddy.Client, name string) *eddy.Record {
 	return r
 }
 
+// recList returns a handle to the list name through c, discarded when the
+// test ends.
+func recList(t *testing.T, c *eddy.Client, name string) *eddy.List {
+	t.Helper()
+	l, err := c.Record.GetList(recCtx(t), name)
+	if err != nil {
+		t.Fatalf("GetList(%q): %v", name, err)
+	}
+	t.Cleanup(l.Discard)
+	return l
+}
+
+// recStates returns an option that reports a client's connection states,
+// and a function waiting (at most 10 s) until the client reported want.
+func recStates() (eddy.Option, func(t *testing.T, want eddy.ConnectionState)) {
+	ch := make(chan eddy.ConnectionState, 64)
+	wait := func(t *testing.T, want eddy.ConnectionState) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case s := <-ch:
+				if s == want {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("state %v never reported", want)
+			}
+		}
+	}
+	return eddy.WithConnectionStateHandler(func(s eddy.ConnectionState) { ch <- s }), wait
+}
+
 // recValues collects what one path subscription receives ("<nil>" for nil).
 type recValues struct {
 	ch chan string
@@ -802,16 +835,7 @@ func TestRecordsLists(t *testing.T) {
 			name := "drivers/" + transport
 			a := dial(t, addrOf(srv, transport))
 			b := dial(t, addrOf(srv, transport))
-			la, err := a.Record.GetList(ctx, name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer la.Discard()
-			lb, err := b.Record.GetList(ctx, name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer lb.Discard()
+			la, lb := recList(t, a, name), recList(t, b, name)
 			if !la.IsEmpty() {
 				t.Fatalf("new list: %v", la.Entries())
 			}
@@ -956,9 +980,8 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 	srv := enginetest.Start(t, pebble("", ""))
 	tcpAddr, wsAddr := srv.TCPAddr(), srv.WSAddr()
 	ctx := recCtx(t)
-	states := make(chan eddy.ConnectionState, 64)
-	a := dial(t, addrOf(srv, "ws"), eddy.WithReconnect(300*time.Millisecond, 300*time.Millisecond),
-		eddy.WithConnectionStateHandler(func(s eddy.ConnectionState) { states <- s }))
+	states, waitState := recStates()
+	a := dial(t, addrOf(srv, "ws"), eddy.WithReconnect(300*time.Millisecond, 300*time.Millisecond), states)
 	ra := recGet(t, a, "track")
 	rq := recGet(t, a, "quiet")
 	if err := ra.Set(ctx, map[string]any{"lap": 1, "pos": map[string]any{"x": 1, "y": 1}, "same": "s"}); err != nil {
@@ -981,20 +1004,7 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 	if err := srv.Shutdown(shutCtx); err != nil {
 		t.Fatal(err)
 	}
-	waitState := func(want eddy.ConnectionState) {
-		t.Helper()
-		for {
-			select {
-			case s := <-states:
-				if s == want {
-					return
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("state %v never reported", want)
-			}
-		}
-	}
-	waitState(eddy.Reconnecting)
+	waitState(t, eddy.Reconnecting)
 	// A write while disconnected applies locally and is queued.
 	if err := ra.SetPath(ctx, "offline", "yes"); err != nil {
 		t.Fatal(err)
@@ -1035,7 +1045,7 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waitState(eddy.Open)
+	waitState(t, eddy.Open)
 	recEventually(t, "catch-up", func() bool {
 		return string(ra.Get("offline")) == `"yes"` && string(rc.Get("offline")) == `"yes"` && ra.Version() == rc.Version()
 	})
@@ -1125,15 +1135,7 @@ func TestRecordsListConcurrentAdds(t *testing.T) {
 			name := "queue/" + transport
 			a := dial(t, addrOf(srv, transport))
 			b := dial(t, addrOf(srv, transport))
-			var lists [2]*eddy.List
-			for i, c := range []*eddy.Client{a, b} {
-				l, err := c.Record.GetList(ctx, name)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer l.Discard()
-				lists[i] = l
-			}
+			lists := [2]*eddy.List{recList(t, a, name), recList(t, b, name)}
 			const n = 200
 			var wg sync.WaitGroup
 			for w, l := range lists {
@@ -1247,41 +1249,18 @@ func TestRecordsListOfflineChanges(t *testing.T) {
 	srv := enginetest.Start(t, nil)
 	ctx := recCtx(t)
 	proxy := newCutProxy(t, srv.TCPAddr())
-	st := make(chan eddy.ConnectionState, 64)
-	a := dial(t, proxy.addr(), eddy.WithReconnect(50*time.Millisecond, 100*time.Millisecond),
-		eddy.WithConnectionStateHandler(func(s eddy.ConnectionState) { st <- s }))
+	states, waitState := recStates()
+	a := dial(t, proxy.addr(), eddy.WithReconnect(50*time.Millisecond, 100*time.Millisecond), states)
 	b := dial(t, addrOf(srv, "tcp"))
 	const name = "offline/list"
-	la, err := a.Record.GetList(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer la.Discard()
-	lb, err := b.Record.GetList(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lb.Discard()
-	waitState := func(want eddy.ConnectionState) {
-		t.Helper()
-		for {
-			select {
-			case s := <-st:
-				if s == want {
-					return
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("state %v never reported", want)
-			}
-		}
-	}
+	la, lb := recList(t, a, name), recList(t, b, name)
 	if err := la.AddEntry(ctx, "a0"); err != nil {
 		t.Fatal(err)
 	}
 	recEventually(t, "b to see a0", func() bool { return slices.Equal(lb.Entries(), []string{"a0"}) })
 
 	proxy.setCut(true)
-	waitState(eddy.Reconnecting)
+	waitState(t, eddy.Reconnecting)
 	for _, e := range []string{"a1", "a2"} {
 		if err := la.AddEntry(ctx, e); err != nil {
 			t.Fatal(err)
@@ -1322,14 +1301,7 @@ func TestRecordsListAddInFlightWhenCut(t *testing.T) {
 		proxy := newCutProxy(t, srv.TCPAddr())
 		a := dial(t, proxy.addr(), eddy.WithReconnect(20*time.Millisecond, 50*time.Millisecond))
 		name := fmt.Sprintf("inflight/%d", round)
-		la, err := a.Record.GetList(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lb, err := b.Record.GetList(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		la, lb := recList(t, a, name), recList(t, b, name)
 		if err := la.AddEntry(ctx, "x"); err != nil {
 			t.Fatal(err)
 		}
@@ -1347,8 +1319,6 @@ func TestRecordsListAddInFlightWhenCut(t *testing.T) {
 			slices.Sort(eb)
 			return slices.Equal(ea, []string{"x", "y"}) && slices.Equal(eb, []string{"x", "y"})
 		})
-		la.Discard()
-		lb.Discard()
 		a.Close()
 	}
 }

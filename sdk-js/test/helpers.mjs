@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { Eddy } from '../dist/eddy.js';
@@ -180,6 +181,31 @@ export async function loggedIn(url, user = 'anon', opts = {}) {
   const c = client(url, opts);
   await withTimeout(c.login({ username: user }), 5000, `login of ${user}`);
   return c;
+}
+
+/**
+ * fileServer starts one server (startServer options) before a test file's
+ * tests and stops it, closing every client, after them. Call it at the
+ * file's top level; the object returned stands for that server.
+ */
+export function fileServer(opts) {
+  let server;
+  before(async () => {
+    server = await startServer(opts);
+  });
+  after(async () => {
+    closeClients();
+    await server?.stop();
+  });
+  return new Proxy(
+    {},
+    {
+      get(_, key) {
+        const v = server?.[key];
+        return typeof v === 'function' ? v.bind(server) : v;
+      },
+    },
+  );
 }
 
 export function closeClients() {

@@ -4,19 +4,14 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { after, before, describe, test } from 'node:test';
-import { closeClients, collect, loggedIn, repoRoot, sdkRoot, startServer, waitFor, withTimeout } from './helpers.mjs';
+import { before, describe, test } from 'node:test';
+import { collect, fileServer, loggedIn, repoRoot, sdkRoot, waitFor, withTimeout } from './helpers.mjs';
 
-let server;
+const server = fileServer();
 let bin;
-before(async () => {
+before(() => {
   bin = join(sdkRoot, '.build', 'interop');
   execFileSync('go', ['build', '-o', bin, './sdk-js/test/interop'], { cwd: repoRoot, stdio: 'inherit', timeout: 240_000 });
-  server = await startServer();
-});
-after(async () => {
-  closeClients();
-  await server?.stop();
 });
 
 // runGo starts the Go program and returns its steps as they arrive.

@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ClientErrorCode, ConnectionState } from '../dist/eddy.js';
-import { closeClients, collect, loggedIn, sleep, startServer, tempDir, waitFor, withTimeout } from './helpers.mjs';
+import { collect, fileServer, loggedIn, sleep, startServer, tempDir, waitFor, withTimeout } from './helpers.mjs';
 
-let server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  closeClients();
-  await server?.stop();
-});
+const server = fileServer();
 
 let seq = 0;
 const unique = (prefix) => `${prefix}/${process.pid}-${++seq}`;

@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { EddySSE, EddyError, ErrorCode } from '../dist/eddy.js';
-import { closeClients, loggedIn, startServer, waitFor } from './helpers.mjs';
+import { fileServer, loggedIn, waitFor } from './helpers.mjs';
 
-let server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  closeClients();
-  await server?.stop();
-});
+const server = fileServer();
 
 /** breakableFetch is a fetch whose current response the test can cut, as
  * a network failure would. */
