@@ -42,9 +42,11 @@ func expectNoChange(t *testing.T, ch <-chan change) {
 }
 
 func TestPresenceEndToEnd(t *testing.T) {
-	srv := enginetest.Start(t, nil)
 	for _, transport := range []string{"tcp", "ws"} {
 		t.Run(transport, func(t *testing.T) {
+			// A server each: the first subtest's connections close in its
+			// cleanup, and their leaves must not reach the second's watcher.
+			srv := enginetest.Start(t, nil)
 			addr := addrOf(srv, transport)
 			ann, bob := "ann-"+transport, "bob-"+transport
 			w := dial(t, addr, as("watcher-"+transport))

@@ -22,7 +22,14 @@
 // while holding the user's shard lock, so a user's Join and Leave reach
 // every subscriber in the order they happened. Conn.Send must not block.
 //
-// Lock order: user shard → Conn; the everyone-list mutex is taken alone.
+// A peer switching between everyone and its named users (SubscribeAll,
+// UnsubscribeAll) moves between the everyone list and several users'
+// lists, which no single shard lock covers. The switch holds the table's
+// route lock exclusively; notifications hold it shared, so each sees the
+// peer on exactly one route.
+//
+// Lock order: route (shared or exclusive) → user shard → Conn; the
+// everyone-list mutex is taken alone.
 //
 // # Invariants
 //
@@ -30,9 +37,8 @@
 //     Close leaves no trace of a peer.
 //  2. A peer subscribed to everyone is in the everyone list and in no
 //     user's list; otherwise it is in the list of each user it subscribed
-//     to. While a peer switches between the two (SubscribeAll,
-//     UnsubscribeAll), it is added before it is removed: a concurrent
-//     notification may reach it twice, never zero times.
+//     to. A notification never sees a peer between the two, so every
+//     subscriber gets each Join and Leave exactly once.
 package presence
 
 import (
@@ -52,6 +58,7 @@ type Conn interface {
 
 // Table is the presence registry.
 type Table struct {
+	route sync.RWMutex // shared: notifying; exclusive: a peer switching routes
 	users [shard.Count]userShard
 	all   struct {
 		mu   sync.Mutex
@@ -108,6 +115,8 @@ func (t *Table) Join(p *Peer) {
 		return
 	}
 	p.joined = true
+	t.route.RLock()
+	defer t.route.RUnlock()
 	sh := &t.users[shard.Index(p.user)]
 	sh.mu.Lock()
 	e := sh.m[p.user]
@@ -128,6 +137,8 @@ func (t *Table) leave(p *Peer) {
 		return
 	}
 	p.joined = false
+	t.route.RLock()
+	defer t.route.RUnlock()
 	sh := &t.users[shard.Index(p.user)]
 	sh.mu.Lock()
 	if e := sh.m[p.user]; e != nil {
@@ -175,6 +186,10 @@ func (t *Table) SubscribeAll(p *Peer) bool {
 		return false
 	}
 	p.all = true
+	if len(p.users) > 0 {
+		t.route.Lock()
+		defer t.route.Unlock()
+	}
 	t.all.mu.Lock()
 	old := t.all.list.Load()
 	var next []*Peer
@@ -197,9 +212,19 @@ func (t *Table) UnsubscribeAll(p *Peer) bool {
 	if !p.all {
 		return false
 	}
+	if len(p.users) > 0 {
+		t.route.Lock()
+		defer t.route.Unlock()
+	}
 	for user := range p.users {
 		t.addSub(user, p)
 	}
+	t.removeEveryone(p)
+	return true
+}
+
+// removeEveryone takes p out of the everyone list.
+func (t *Table) removeEveryone(p *Peer) {
 	p.all = false
 	t.all.mu.Lock()
 	old := *t.all.list.Load()
@@ -215,7 +240,6 @@ func (t *Table) UnsubscribeAll(p *Peer) bool {
 		t.all.list.Store(&next)
 	}
 	t.all.mu.Unlock()
-	return true
 }
 
 // Subscribe subscribes p to user's Join and Leave. It reports false when p
@@ -278,9 +302,12 @@ func (t *Table) removeSub(user string, p *Peer) {
 // Close removes every subscription of p and, if it joined, its connection
 // from its user's count.
 func (t *Table) Close(p *Peer) {
-	t.UnsubscribeAll(p)
-	for user := range p.users {
-		t.removeSub(user, p)
+	if p.all {
+		t.removeEveryone(p) // leaving one route for none needs no switch
+	} else {
+		for user := range p.users {
+			t.removeSub(user, p)
+		}
 	}
 	p.users = nil
 	t.leave(p)

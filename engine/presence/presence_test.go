@@ -273,3 +273,49 @@ func TestConcurrentJoinLeave(t *testing.T) {
 		t.Fatalf("left behind %+v", s)
 	}
 }
+
+// A watcher of bob switching between everyone and bob alone while bob
+// comes and goes gets each Join and Leave exactly once.
+func TestSwitchingRoutesDeliversOnce(t *testing.T) {
+	tab := New()
+	w, wc := peer("watcher")
+	tab.Subscribe(w, "bob")
+	const rounds = 2000
+	stop, started, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			tab.SubscribeAll(w)
+			tab.UnsubscribeAll(w)
+			if n == 0 {
+				close(started)
+			}
+		}
+	}()
+	<-started
+	for range rounds {
+		b, _ := peer("bob")
+		tab.Join(b)
+		tab.Close(b)
+	}
+	close(stop)
+	<-done
+	got := wc.take()
+	if len(got) != 2*rounds {
+		t.Fatalf("%d notifications for %d joins and leaves", len(got), 2*rounds)
+	}
+	for i, m := range got {
+		if want := []string{"join bob", "leave bob"}[i%2]; m != want {
+			t.Fatalf("notification %d is %q, want %q", i, m, want)
+		}
+	}
+	tab.Close(w)
+	if s := tab.Stats(); s != (Stats{}) {
+		t.Fatalf("left behind: %+v", s)
+	}
+}
