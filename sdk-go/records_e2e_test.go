@@ -981,7 +981,10 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 	tcpAddr, wsAddr := srv.TCPAddr(), srv.WSAddr()
 	ctx := recCtx(t)
 	states, waitState := recStates()
-	a := dial(t, addrOf(srv, "ws"), eddy.WithReconnect(300*time.Millisecond, 300*time.Millisecond), states)
+	// a goes through a proxy held cut until c has written to the restarted
+	// server, so that c's writes are not concurrent with a's queued ones.
+	proxy := newCutProxy(t, wsAddr)
+	a := dial(t, "ws://"+proxy.ln.Addr().String()+"/", eddy.WithReconnect(300*time.Millisecond, 300*time.Millisecond), states)
 	ra := recGet(t, a, "track")
 	rq := recGet(t, a, "quiet")
 	if err := ra.Set(ctx, map[string]any{"lap": 1, "pos": map[string]any{"x": 1, "y": 1}, "same": "s"}); err != nil {
@@ -999,12 +1002,13 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 	ra.Subscribe("same", same.fn)
 	rq.Subscribe("", qv.fn)
 
+	proxy.setCut(true)
+	waitState(t, eddy.Reconnecting)
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, eddy.Reconnecting)
 	// A write while disconnected applies locally and is queued.
 	if err := ra.SetPath(ctx, "offline", "yes"); err != nil {
 		t.Fatal(err)
@@ -1045,6 +1049,7 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	proxy.setCut(false)
 	waitState(t, eddy.Open)
 	recEventually(t, "catch-up", func() bool {
 		return string(ra.Get("offline")) == `"yes"` && string(rc.Get("offline")) == `"yes"` && ra.Version() == rc.Version()
