@@ -110,7 +110,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c.running.Add(1)
-	c.install(cn, w)
+	c.install(cn, w, false)
 	go c.supervise(cn)
 	return c, nil
 }
@@ -188,8 +188,10 @@ func isLoginRefusal(err error) bool {
 }
 
 // install makes cn the live connection unless the client stopped meanwhile,
-// renews subscriptions on it and reports Open.
-func (c *Client) install(cn *conn.Conn, w conn.Welcome) bool {
+// renews subscriptions on it and reports Open. After a reconnect (renewed)
+// Open waits until the server has processed the renewals, so that what is
+// published after Open reaches the renewed subscriptions.
+func (c *Client) install(cn *conn.Conn, w conn.Welcome, renewed bool) bool {
 	c.mu.Lock()
 	if c.mu.stopped || c.mu.closing {
 		c.mu.Unlock()
@@ -201,6 +203,13 @@ func (c *Client) install(cn *conn.Conn, w conn.Welcome) bool {
 	c.mu.Unlock()
 	for _, h := range c.resubscribe {
 		h(cn)
+	}
+	if renewed {
+		if err := cn.Sync(c.ctx); err != nil {
+			// The connection ended (supervise redials) or the client closed.
+			c.opts.logger.Debug("eddy: renewal not confirmed", "addr", c.addr, "err", err)
+			return true
+		}
 	}
 	c.setState(Open)
 	c.opts.logger.Info("eddy: connected", "addr", c.addr, "user", w.User)
@@ -256,7 +265,7 @@ func (c *Client) redial() *conn.Conn {
 		}
 		cn, w, err := c.connect(c.ctx)
 		if err == nil {
-			if c.install(cn, w) {
+			if c.install(cn, w, true) {
 				return cn
 			}
 			return nil

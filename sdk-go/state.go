@@ -12,7 +12,10 @@ type ConnectionState uint8
 const (
 	// Connecting: Dial is connecting, handshaking and logging in.
 	Connecting ConnectionState = iota
-	// Open: connected and logged in; requests go to the server.
+	// Open: connected and logged in; requests go to the server. After a
+	// reconnect, Open is reported once the server has processed the renewed
+	// event and presence subscriptions, providers and listens, so what is
+	// published after Open reaches them.
 	Open
 	// Reconnecting: the connection was lost; the client redials with
 	// backoff. Emits fail with ErrNotConnected; subscriptions are kept and

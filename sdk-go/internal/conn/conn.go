@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -65,6 +66,12 @@ type Conn struct {
 	flushed chan struct{} // closed by the writer once a queued Close is written
 
 	lastPong atomic.Uint64
+
+	syncs struct {
+		sync.Mutex
+		seq     uint64
+		waiters map[uint64]chan struct{} // Sync's Ping id → closed at its Pong
+	}
 
 	endOnce sync.Once
 	done    chan struct{}
@@ -278,6 +285,10 @@ func (c *Conn) readLoop() {
 				_ = c.Send(&msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionPong, ID: v.Id()})
 				continue
 			case fb.ActionPong:
+				if v.Id()&syncBit != 0 {
+					c.synced(v.Id())
+					continue
+				}
 				for id := v.Id(); ; {
 					last := c.lastPong.Load()
 					if id <= last || c.lastPong.CompareAndSwap(last, id) {
@@ -292,6 +303,51 @@ func (c *Conn) readLoop() {
 		}
 		c.cfg.OnMessage(c, &v)
 	}
+}
+
+// syncBit marks the ids of Sync's Pings, apart from the heartbeat's.
+const syncBit = 1 << 63
+
+// Sync sends a Ping and waits for its Pong. The server handles a
+// connection's messages in order, so once Sync returns nil it has processed
+// everything sent before. It returns the Conn's error if the Conn ends
+// first, ctx's error if ctx ends first.
+func (c *Conn) Sync(ctx context.Context) error {
+	ch := make(chan struct{})
+	c.syncs.Lock()
+	c.syncs.seq++
+	id := syncBit | c.syncs.seq
+	if c.syncs.waiters == nil {
+		c.syncs.waiters = make(map[uint64]chan struct{})
+	}
+	c.syncs.waiters[id] = ch
+	c.syncs.Unlock()
+	defer func() {
+		c.syncs.Lock()
+		delete(c.syncs.waiters, id)
+		c.syncs.Unlock()
+	}()
+	if err := c.Send(&msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionPing, ID: id}); err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// synced wakes the Sync waiting for the Pong id (reader goroutine).
+func (c *Conn) synced(id uint64) {
+	c.syncs.Lock()
+	if ch := c.syncs.waiters[id]; ch != nil {
+		close(ch)
+		delete(c.syncs.waiters, id)
+	}
+	c.syncs.Unlock()
 }
 
 // pingLoop sends a Ping every interval while none is outstanding and ends

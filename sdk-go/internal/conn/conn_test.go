@@ -435,3 +435,45 @@ func FuzzHandshake(f *testing.F) {
 		}
 	})
 }
+
+func TestSyncWaitsForItsPong(t *testing.T) {
+	m := newMem()
+	c := start(m, 0, func(*Conn, *msg.View) {})
+	done := make(chan error, 1)
+	go func() { done <- c.Sync(context.Background()) }()
+	p := next(t, m)
+	if p.Topic != fb.TopicConnection || p.Action != fb.ActionPing || p.ID&syncBit == 0 {
+		t.Fatalf("sync sent %+v", p)
+	}
+	// A heartbeat's Pong and another id do not end the wait.
+	m.in <- enc(&msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionPong, ID: p.ID &^ syncBit})
+	m.in <- enc(&msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionPong, ID: p.ID + 1})
+	select {
+	case err := <-done:
+		t.Fatalf("Sync returned %v before its Pong", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	m.in <- enc(&msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionPong, ID: p.ID})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { done <- c.Sync(ctx) }()
+	next(t, m)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Sync: %v", err)
+	}
+	go func() { done <- c.Sync(context.Background()) }()
+	next(t, m)
+	m.in <- enc(&msg.Msg{Topic: fb.TopicConnection, Action: fb.ActionClose, Code: uint16(protocol.CodeServerShutdown)})
+	var re *RemoteError
+	if err := <-done; !errors.As(err, &re) {
+		t.Fatalf("Sync on an ending Conn: %v", err)
+	}
+	c.Wait()
+	if err := c.Sync(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Sync after the end: %v", err)
+	}
+}
