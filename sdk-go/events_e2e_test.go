@@ -178,8 +178,8 @@ func TestUnsubscribeEndToEnd(t *testing.T) {
 func TestReconnectAfterRestart(t *testing.T) {
 	for _, transport := range []string{"tcp", "ws"} {
 		t.Run(transport, func(t *testing.T) {
-			srv := enginetest.Start(t, nil)
-			ws, tcp := srv.WSAddr(), srv.TCPAddr()
+			tcp, ws := enginetest.RestartAddrs(t)
+			srv := enginetest.Start(t, func(o *engine.Options) { o.Net.WSAddr, o.Net.TCPAddr = ws, tcp })
 			states := make(chan eddy.ConnectionState, 16)
 			c := dial(t, addrOf(srv, transport),
 				eddy.WithAuth(map[string]any{"username": "ann"}),

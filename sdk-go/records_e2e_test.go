@@ -972,13 +972,11 @@ func TestRecordsReconnectCatchUp(t *testing.T) {
 	pebble := func(tcp, ws string) func(*engine.Options) {
 		return func(o *engine.Options) {
 			o.Store.Engine, o.Store.Path, o.HTTP.Addr = "pebble", dir, "off"
-			if tcp != "" {
-				o.Net.TCPAddr, o.Net.WSAddr = tcp, ws
-			}
+			o.Net.TCPAddr, o.Net.WSAddr = tcp, ws
 		}
 	}
-	srv := enginetest.Start(t, pebble("", ""))
-	tcpAddr, wsAddr := srv.TCPAddr(), srv.WSAddr()
+	tcpAddr, wsAddr := enginetest.RestartAddrs(t)
+	srv := enginetest.Start(t, pebble(tcpAddr, wsAddr))
 	ctx := recCtx(t)
 	states, waitState := recStates()
 	// a goes through a proxy held cut until c has written to the restarted
@@ -1096,8 +1094,8 @@ func recLogger(who string) *slog.Logger {
 // store): on reconnect the client's version is ahead of the server's, so
 // it fetches the server's document and takes it.
 func TestRecordsServerLostData(t *testing.T) {
-	srv := enginetest.Start(t, func(o *engine.Options) { o.HTTP.Addr = "off" })
-	tcpAddr, wsAddr := srv.TCPAddr(), srv.WSAddr()
+	tcpAddr, wsAddr := enginetest.RestartAddrs(t)
+	srv := enginetest.Start(t, func(o *engine.Options) { o.HTTP.Addr, o.Net.TCPAddr, o.Net.WSAddr = "off", tcpAddr, wsAddr })
 	ctx := recCtx(t)
 	a := dial(t, addrOf(srv, "tcp"), eddy.WithReconnect(50*time.Millisecond, 100*time.Millisecond))
 	ra := recGet(t, a, "volatile")

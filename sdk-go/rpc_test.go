@@ -189,8 +189,8 @@ func TestRPCExposeRequesterUser(t *testing.T) {
 func TestRestoredAfterReconnect(t *testing.T) {
 	for _, transport := range []string{"tcp", "ws"} {
 		t.Run(transport, func(t *testing.T) {
-			srv := enginetest.Start(t, nil)
-			wsAddr, tcpAddr := srv.WSAddr(), srv.TCPAddr()
+			tcpAddr, wsAddr := enginetest.RestartAddrs(t)
+			srv := enginetest.Start(t, func(o *engine.Options) { o.Net.WSAddr, o.Net.TCPAddr = wsAddr, tcpAddr })
 			states := make(chan eddy.ConnectionState, 16)
 			c := dial(t, addrOf(srv, transport), as("ann"),
 				eddy.WithReconnect(20*time.Millisecond, 200*time.Millisecond),

@@ -18,9 +18,12 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,6 +79,45 @@ func StartWithLogger(t testing.TB, mutate func(*engine.Options), log *slog.Logge
 		}
 	})
 	return srv
+}
+
+// RestartAddrs returns two loopback addresses, free now, for a server that
+// a test shuts down and starts again on the same ports (tcp for
+// o.Net.TCPAddr, ws for o.Net.WSAddr). The ports lie below the kernel's
+// ephemeral range, so no outgoing connection of a test running meanwhile
+// is given one of them while the server is down; a port taken from ":0"
+// can be, and the restart then fails with "address already in use".
+func RestartAddrs(t testing.TB) (tcp, ws string) {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const first = 10000
+	if low <= first+100 {
+		t.Fatalf("ephemeral ports start at %d: no room below for fixed test ports", low)
+	}
+	var addrs []string
+	for range 200 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(first+mrand.IntN(low-first)))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		_ = ln.Close()
+		if len(addrs) == 0 || addrs[0] != addr {
+			addrs = append(addrs, addr)
+		}
+		if len(addrs) == 2 {
+			return addrs[0], addrs[1]
+		}
+	}
+	t.Fatalf("no free loopback port in %d..%d", first, low-1)
+	return "", ""
 }
 
 // Client is a raw protocol client over TCP or WebSocket.

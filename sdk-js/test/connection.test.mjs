@@ -130,8 +130,8 @@ describe('connection life', () => {
   });
 
   test('a client that cannot reach the server keeps trying until it can', async () => {
-    const { freePort } = await import('./helpers.mjs');
-    const port = await freePort();
+    const { restartPort } = await import('./helpers.mjs');
+    const port = await restartPort();
     const c = client(`ws://127.0.0.1:${port}`, { reconnect: { min: 50, max: 200 } });
     const login = c.login({ username: 'late' });
     await sleep(300);

@@ -52,6 +52,32 @@ export function freePort() {
   });
 }
 
+/**
+ * restartPort returns a port free on 127.0.0.1 right now for a server that a
+ * test stops and starts again on it. It lies below the kernel's ephemeral
+ * range, so no outgoing connection is given it while the server is down.
+ */
+export async function restartPort() {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: keep the usual lower bound
+  }
+  const first = 10000;
+  for (let i = 0; i < 200; i++) {
+    const port = first + Math.floor(Math.random() * (low - first));
+    const free = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.unref();
+      s.on('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`no free loopback port in ${first}..${low - 1}`);
+}
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** waitFor polls fn until it returns a truthy value, failing after timeout ms. */

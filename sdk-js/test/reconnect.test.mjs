@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { ConnectionState } from '../dist/eddy.js';
-import { closeClients, collect, loggedIn, sleep, startServer, tempDir, waitFor, withTimeout } from './helpers.mjs';
+import { closeClients, collect, loggedIn, restartPort, sleep, startServer, tempDir, waitFor, withTimeout } from './helpers.mjs';
 
 after(() => closeClients());
 
@@ -11,7 +11,7 @@ const slow = { reconnect: { min: 700, max: 800 } };
 describe('reconnect after a server restart', () => {
   test('events, records, rpc, listeners and presence are renewed; offline writes are sent; records catch up', async () => {
     const [dir, cleanup] = tempDir('eddy-js-data-');
-    let server = await startServer({ dataDir: dir });
+    let server = await startServer({ wsPort: await restartPort(), dataDir: dir });
     const port = server.wsPort;
     try {
       // ann reconnects slowly, so bob and carol are back before her.
@@ -81,7 +81,7 @@ describe('reconnect after a server restart', () => {
   });
 
   test('a memory server that lost everything gets the local copy back', async () => {
-    let server = await startServer();
+    let server = await startServer({ wsPort: await restartPort() });
     const port = server.wsPort;
     try {
       const ann = await loggedIn(server.url, 'ann', fast);
@@ -103,7 +103,7 @@ describe('reconnect after a server restart', () => {
 
   test('an offline write that conflicts with a newer server copy goes through the merge strategy', async () => {
     const [dir, cleanup] = tempDir('eddy-js-data-');
-    let server = await startServer({ dataDir: dir });
+    let server = await startServer({ wsPort: await restartPort(), dataDir: dir });
     const port = server.wsPort;
     try {
       const merges = [];
