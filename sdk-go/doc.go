@@ -44,7 +44,9 @@
 // code the catalogue marks as final, the client goes Reconnecting, redials
 // with jittered exponential backoff (WithReconnect), logs in again and
 // renews every event subscription with one bulk Subscribe, then is Open
-// again. A login refused on reconnect stops the client in AuthFailed. Every
+// again once the server has answered a Ping sent after the renewals: an
+// event published after Open reaches the renewed subscriptions. A login
+// refused on reconnect stops the client in AuthFailed. Every
 // state change reaches WithConnectionStateHandler, in order.
 //
 // While reconnecting, Emit returns ErrNotConnected (nothing is queued for
@@ -94,8 +96,9 @@
 //     topic receives every other inbound message on the reader goroutine,
 //     copies what it needs into the callback queue (dispatcher) and returns.
 //  3. The resubscribe hooks (Client.resubscribe): after each reconnect and
-//     login, the hooks run in order with the new connection, before the
-//     client reports Open; Events renews its names there in one message.
+//     login, the hooks run in order with the new connection; Events renews
+//     its names there in one message. Then Conn.Sync waits for the server
+//     to have processed them, and the client reports Open.
 //
 // Below the client, internal/conn owns one live connection (handshake and
 // login, a reader goroutine, a writer goroutine that drains the outbound
