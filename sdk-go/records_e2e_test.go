@@ -60,22 +60,12 @@ func recList(t *testing.T, c *eddy.Client, name string) *eddy.List {
 }
 
 // recStates returns an option that reports a client's connection states,
-// and a function waiting (at most 10 s) until the client reported want.
+// and a function waiting (see waitState) until the client reported want.
 func recStates() (eddy.Option, func(t *testing.T, want eddy.ConnectionState)) {
 	ch := make(chan eddy.ConnectionState, 64)
 	wait := func(t *testing.T, want eddy.ConnectionState) {
 		t.Helper()
-		timeout := time.After(10 * time.Second)
-		for {
-			select {
-			case s := <-ch:
-				if s == want {
-					return
-				}
-			case <-timeout:
-				t.Fatalf("state %v never reported", want)
-			}
-		}
+		waitState(t, ch, want)
 	}
 	return eddy.WithConnectionStateHandler(func(s eddy.ConnectionState) { ch <- s }), wait
 }

@@ -1,20 +1,22 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ClientErrorCode, ConnectionState } from '../dist/eddy.js';
-import { collect, fileServer, loggedIn, sleep, startServer, tempDir, waitFor, withTimeout } from './helpers.mjs';
+import { collect, fileServer, loggedIn, restartPort, sleep, startServer, tempDir, waitFor, withTimeout } from './helpers.mjs';
 
 const server = fileServer();
 
 let seq = 0;
 const unique = (prefix) => `${prefix}/${process.pid}-${++seq}`;
+/** readyList opens the list name through client c and waits until it is loaded. */
+const readyList = (c, name) => withTimeout(c.record.getList(name).whenReady(), 3000, `list ${name} for ${c.user}`);
 
 describe('lists', () => {
   test('entries added, removed and moved reach the other client as events', async () => {
     const name = unique('todos');
     const a = await loggedIn(server.url, 'ann');
     const b = await loggedIn(server.url, 'bob');
-    const la = await withTimeout(a.record.getList(name).whenReady(), 3000, 'list a');
-    const lb = await withTimeout(b.record.getList(name).whenReady(), 3000, 'list b');
+    const la = await readyList(a, name);
+    const lb = await readyList(b, name);
     assert.deepEqual(la.getEntries(), []);
     assert.ok(la.isEmpty());
     const [events, on] = collect();
@@ -71,8 +73,8 @@ describe('lists', () => {
     const name = unique('list-del');
     const a = await loggedIn(server.url, 'ann');
     const b = await loggedIn(server.url, 'bob');
-    const la = await a.record.getList(name).whenReady();
-    const lb = await b.record.getList(name).whenReady();
+    const la = await readyList(a, name);
+    const lb = await readyList(b, name);
     const [deleted, on] = collect();
     lb.on('delete', () => on('deleted'));
     la.addEntry('a');
@@ -89,8 +91,8 @@ describe('lists under concurrent writers', () => {
     const name = unique('queue');
     const a = await loggedIn(server.url, 'ann');
     const b = await loggedIn(server.url, 'bob');
-    const la = await withTimeout(a.record.getList(name).whenReady(), 3000, 'list a');
-    const lb = await withTimeout(b.record.getList(name).whenReady(), 3000, 'list b');
+    const la = await readyList(a, name);
+    const lb = await readyList(b, name);
     const n = 200;
     // Interleave the two writers in bursts so their writes race.
     for (let i = 0; i < n; i += 10) {
@@ -118,14 +120,14 @@ describe('lists under concurrent writers', () => {
 
   test('list operations made offline apply again to a list another client changed', async () => {
     const [dir, cleanup] = tempDir('eddy-js-data-');
-    let srv = await startServer({ dataDir: dir });
+    let srv = await startServer({ wsPort: await restartPort(), dataDir: dir });
     const port = srv.wsPort;
     try {
       const name = unique('offline');
       const ann = await loggedIn(srv.url, 'ann', { reconnect: { min: 700, max: 800 } });
       const bob = await loggedIn(srv.url, 'bob', { reconnect: { min: 50, max: 100 } });
-      const la = await withTimeout(ann.record.getList(name).whenReady(), 3000, 'list a');
-      const lb = await withTimeout(bob.record.getList(name).whenReady(), 3000, 'list b');
+      const la = await readyList(ann, name);
+      const lb = await readyList(bob, name);
       la.addEntry('a0');
       await waitFor(() => lb.getEntries().length === 1, { what: 'bob sees a0' });
       await srv.kill();
