@@ -18,12 +18,9 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +28,7 @@ import (
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/codec/ws"
 	"github.com/eddy-realtime/eddy/engine"
+	"github.com/eddy-realtime/eddy/engine/internal/testport"
 	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/protocol/fb"
 )
@@ -89,35 +87,8 @@ func StartWithLogger(t testing.TB, mutate func(*engine.Options), log *slog.Logge
 // can be, and the restart then fails with "address already in use".
 func RestartAddrs(t testing.TB) (tcp, ws string) {
 	t.Helper()
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				low = n
-			}
-		}
-	}
-	const first = 10000
-	if low <= first+100 {
-		t.Fatalf("ephemeral ports start at %d: no room below for fixed test ports", low)
-	}
-	var addrs []string
-	for range 200 {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(first+mrand.IntN(low-first)))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		_ = ln.Close()
-		if len(addrs) == 0 || addrs[0] != addr {
-			addrs = append(addrs, addr)
-		}
-		if len(addrs) == 2 {
-			return addrs[0], addrs[1]
-		}
-	}
-	t.Fatalf("no free loopback port in %d..%d", first, low-1)
-	return "", ""
+	a := testport.Addrs(t, 2)
+	return a[0], a[1]
 }
 
 // Client is a raw protocol client over TCP or WebSocket.
