@@ -28,6 +28,7 @@ import (
 
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/engine/auth"
+	"github.com/eddy-realtime/eddy/engine/cluster"
 	"github.com/eddy-realtime/eddy/engine/event"
 	"github.com/eddy-realtime/eddy/engine/httpapi"
 	"github.com/eddy-realtime/eddy/engine/listen"
@@ -61,6 +62,8 @@ type Server struct {
 	valve        *valve.Watcher
 	sessions     *session.Manager
 	loops        netloop.Engine
+
+	cluster *cluster.Node // nil unless cluster.nats is set
 
 	metrics *metrics.Metrics
 	auth    session.Authenticator
@@ -158,6 +161,15 @@ func New(opts Options, logger *slog.Logger) (*Server, error) {
 		Go:           s.goFunc,
 		Release:      Release,
 	})
+	if opts.Cluster.NATS != "" {
+		if err := s.joinCluster(); err != nil {
+			if s.valve != nil {
+				s.valve.Close()
+			}
+			_ = st.Close()
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -240,6 +252,18 @@ func (s *Server) Start() error {
 			s.tcpAddr = a.String()
 		}
 	}
+	if s.cluster != nil {
+		// An unreachable NATS is not an error: the node serves its own
+		// clients and joins when NATS appears.
+		if err := s.cluster.Start(); err != nil {
+			_ = s.loops.Stop(context.Background())
+			if s.httpLn != nil {
+				_ = s.httpLn.Close()
+			}
+			_ = s.store.Close()
+			return fmt.Errorf("engine: %w", err)
+		}
+	}
 	s.goFunc("sweeper", func() { s.sessions.Run(s.ctx) })
 	s.goFunc("rpc-deadlines", func() { s.rpc.Run(s.ctx) })
 	if s.httpLn != nil {
@@ -257,7 +281,7 @@ func (s *Server) Start() error {
 	if s.opts.Store.Engine == "memory" {
 		data = "(memory)"
 	}
-	s.log.Info("eddy serving", "release", Release, "ws", s.wsAddr, "tcp", s.tcpAddr, "http", s.HTTPAddr(), "data", data, "backend", s.opts.Net.Backend)
+	s.log.Info("eddy serving", "release", Release, "ws", s.wsAddr, "tcp", s.tcpAddr, "http", s.HTTPAddr(), "data", data, "backend", s.opts.Net.Backend, "cluster", s.opts.Cluster.Node)
 	return nil
 }
 
@@ -333,6 +357,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 		if err := s.loops.Stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if s.cluster != nil {
+		s.cluster.Close() // goodbye: the others drop this node's users and providers at once
 	}
 	s.mu.Lock()
 	s.mu.stopping = true

@@ -8,7 +8,7 @@ import (
 // health reports the server's state for GET /health: serving (200), or
 // starting or draining (503).
 func (s *Server) health() httpapi.Health {
-	h := httpapi.Health{Status: "serving", Serving: true, Release: Release, Connections: s.sessions.Count()}
+	h := httpapi.Health{Status: "serving", Serving: true, Release: Release, Connections: s.sessions.Count(), Cluster: s.clusterHealth()}
 	switch s.state.Load() {
 	case stateStarting:
 		h.Status, h.Serving = "starting", false

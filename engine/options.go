@@ -25,6 +25,7 @@ type Options struct {
 	Valve   ValveOptions    `yaml:"valve"`
 	RPC     RPCOptions      `yaml:"rpc"`
 	Log     LogOptions      `yaml:"log"`
+	Cluster ClusterOptions  `yaml:"cluster"`
 }
 
 // StoreOptions configure record storage.
@@ -239,6 +240,7 @@ func (o *Options) EnsureDefaults() {
 		o.RPC.ResponseTimeout = 10 * time.Second
 	}
 	o.Session.EnsureDefaults()
+	o.Cluster.ensureDefaults()
 }
 
 // Validate reports the first invalid setting (call after EnsureDefaults).
@@ -286,6 +288,9 @@ func (o *Options) Validate() error {
 	}
 	if o.RPC.Selection != "roundrobin" && o.RPC.Selection != "random" {
 		errs = append(errs, fmt.Errorf("rpc.selection: %q is not roundrobin or random", o.RPC.Selection))
+	}
+	if err := o.Cluster.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

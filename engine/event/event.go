@@ -8,7 +8,15 @@
 // different loops never wait for each other and subscribe/unsubscribe never
 // block a fan-out in progress.
 //
-// Concurrency: every method is safe from any goroutine.
+// In cluster mode the table is one node's share of the cluster's: a Bus
+// set with SetBus hears when a name gains its first or loses its last
+// subscriber (so the node can follow the name on other nodes), and Emit
+// hands every locally emitted event to it after the local delivery.
+// Events arriving from other nodes go through Publish, never back to the
+// bus.
+//
+// Concurrency: every method is safe from any goroutine; SetBus is called
+// before the table is used.
 //
 // Invariants:
 //  1. A subscriber appears at most once in a name's list.
@@ -31,10 +39,25 @@ type Subscriber interface {
 	Deliver(payload []byte)
 }
 
+// Bus carries events between nodes (engine/cluster in cluster mode).
+type Bus interface {
+	// Interest is told, under the name's shard lock and in order for one
+	// name, that name gained (on) or lost its local subscribers. It must
+	// not block or call back into the table.
+	Interest(name string, on bool)
+	// Forward sends an event emitted here to the other nodes. payload is
+	// valid only until it returns.
+	Forward(name, payload []byte)
+}
+
 // Table maps event names to subscribers.
 type Table struct {
 	shards [shard.Count]tableShard
+	bus    Bus
 }
+
+// SetBus connects the table to the other nodes of a cluster.
+func (t *Table) SetBus(b Bus) { t.bus = b }
 
 type tableShard struct {
 	mu    sync.RWMutex
@@ -64,6 +87,9 @@ func (t *Table) Subscribe(name string, s Subscriber) (added, first bool) {
 	subs := sh.names[name]
 	if subs == nil {
 		sh.names[name] = &subscribers{list: []Subscriber{s}}
+		if t.bus != nil {
+			t.bus.Interest(name, true)
+		}
 		return true, true
 	}
 	for _, x := range subs.list {
@@ -94,6 +120,9 @@ func (t *Table) Unsubscribe(name string, s Subscriber) (removed, last bool) {
 		}
 		if len(subs.list) == 1 {
 			delete(sh.names, name)
+			if t.bus != nil {
+				t.bus.Interest(name, false)
+			}
 			return true, true
 		}
 		next := make([]Subscriber, 0, len(subs.list)-1)
@@ -122,6 +151,16 @@ func (t *Table) Publish(name []byte, payload []byte, except Subscriber) int {
 			s.Deliver(payload)
 			n++
 		}
+	}
+	return n
+}
+
+// Emit publishes an event emitted on this node: Publish, then the bus
+// (when set) forwards it to the other nodes.
+func (t *Table) Emit(name []byte, payload []byte, except Subscriber) int {
+	n := t.Publish(name, payload, except)
+	if t.bus != nil {
+		t.bus.Forward(name, payload)
 	}
 	return n
 }

@@ -79,6 +79,7 @@ type Health struct {
 	Serving     bool   // 200 when true, 503 otherwise
 	Release     string
 	Connections int
+	Cluster     map[string]any // cluster state; nil when not clustered
 }
 
 // Listener is told when a watched event name gains its first subscriber
@@ -230,11 +231,15 @@ func (a *API) health(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	body := map[string]any{
 		"status":      h.Status,
 		"release":     h.Release,
 		"connections": h.Connections,
-	})
+	}
+	if h.Cluster != nil {
+		body["cluster"] = h.Cluster
+	}
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 func methodNotAllowed(allow string) http.HandlerFunc {

@@ -34,7 +34,7 @@ func (s *Session) emit(v *msg.View) {
 	}
 	s.out = msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionEmit, Name: msg.UnsafeString(name), Data: v.DataBytes()}
 	s.scratch = msg.Append(s.scratch[:0], &s.out)
-	n := s.m.cfg.Events.Publish(name, s.scratch, s)
+	n := s.m.cfg.Events.Emit(name, s.scratch, s)
 	s.m.cfg.Metrics.Deliveries(fb.TopicEvent, n)
 	s.ack(fb.TopicEvent, v.Id())
 }

@@ -1,0 +1,180 @@
+package engine_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eddy-realtime/eddy/codec/msg"
+	"github.com/eddy-realtime/eddy/engine"
+	"github.com/eddy-realtime/eddy/engine/cluster"
+	"github.com/eddy-realtime/eddy/engine/cluster/clustertest"
+	"github.com/eddy-realtime/eddy/engine/enginetest"
+	"github.com/eddy-realtime/eddy/protocol/fb"
+)
+
+// testCluster is a NATS cluster with Eddy nodes on it.
+type testCluster struct {
+	nats  *clustertest.NATS
+	nodes []*engine.Server
+}
+
+// startCluster starts natsServers NATS servers and one Eddy node per
+// entry of urls(i) (the NATS URLs node i connects to; nil: server i mod
+// natsServers).
+func startCluster(t *testing.T, natsServers, nodes int, urls func(c *clustertest.NATS, i int) string) *testCluster {
+	t.Helper()
+	tc := &testCluster{nats: clustertest.StartNATS(t, natsServers)}
+	for i := 0; i < nodes; i++ {
+		u := tc.nats.URL(i % natsServers)
+		if urls != nil {
+			u = urls(tc.nats, i)
+		}
+		tc.nodes = append(tc.nodes, startNode(t, u, fmt.Sprint("node", i)))
+	}
+	tc.waitMesh(t)
+	return tc
+}
+
+func startNode(t *testing.T, urls, name string) *engine.Server {
+	t.Helper()
+	return enginetest.Start(t, func(o *engine.Options) {
+		o.Cluster.NATS, o.Cluster.Node = urls, name
+		o.Cluster.Heartbeat, o.Cluster.NodeTimeout = 250*time.Millisecond, 3*time.Second
+	})
+}
+
+// waitMesh waits until every node sees every other.
+func (tc *testCluster) waitMesh(t *testing.T) {
+	t.Helper()
+	waitCluster(t, "every node sees the others", func() bool {
+		for _, n := range tc.nodes {
+			if len(n.Cluster().Directory().Nodes()) != len(tc.nodes)-1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitCluster polls cond with a bound generous enough for a loaded
+// machine: cross-node changes travel through NATS routes.
+func waitCluster(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached in 30s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitEventInterest waits until the NATS server of the publishing node
+// knows of want nodes following name, so an emit reaches all of them.
+func (tc *testCluster) waitEventInterest(t *testing.T, natsServer int, name string, want int) {
+	t.Helper()
+	subj := "eddy.ev." + cluster.EncodeName(name)
+	waitCluster(t, "interest in "+name, func() bool { return tc.nats.Interest(natsServer, subj) == want })
+}
+
+func emitOn(c *enginetest.Client, name, data string) {
+	c.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionEmit, Name: name, Data: []byte(data)})
+}
+
+func TestClusterEventsFanOutOnceInOrder(t *testing.T) {
+	tc := startCluster(t, 3, 3, nil)
+	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	name := "chat/room.1 *>"
+	var subs []*enginetest.Client
+	for _, srv := range []*engine.Server{a, b, b, c} {
+		for _, dial := range []dialer{transports["tcp"], transports["ws-deflate"]} {
+			s := userOn(t, srv, dial, "")
+			subscribeEvent(t, s, name)
+			subs = append(subs, s)
+		}
+	}
+	idle := userOn(t, c, transports["tcp"], "")
+	subscribeEvent(t, idle, "other")
+	tc.waitEventInterest(t, 0, name, 3) // a, b and c, once each
+	pub := userOn(t, a, transports["ws"], "")
+	const n = 200
+	for i := 0; i < n; i++ {
+		emitOn(pub, name, fmt.Sprint(i))
+	}
+	for k, s := range subs {
+		for i := 0; i < n; i++ {
+			v := s.Expect(fb.TopicEvent, fb.ActionEmit)
+			if string(v.Name()) != name || string(v.DataBytes()) != fmt.Sprint(i) {
+				t.Fatalf("subscriber %d: got %q %q, want %d", k, v.Name(), v.DataBytes(), i)
+			}
+		}
+	}
+	// Nothing more: a ping's answer comes next on every subscriber.
+	for k, s := range subs {
+		if got := drain(t, s); len(got) != 0 {
+			t.Fatalf("subscriber %d got more: %v", k, got)
+		}
+	}
+	// A node follows only names its clients are subscribed to, once per
+	// name however many subscribers it has.
+	other := "eddy.ev." + cluster.EncodeName("other")
+	if a, b := tc.nats.ClientSubscriptions(0, other), tc.nats.ClientSubscriptions(1, other); a != 0 || b != 0 {
+		t.Fatalf("nodes without subscribers of other hold %d and %d subscriptions of it", a, b)
+	}
+	if got := tc.nats.ClientSubscriptions(1, "eddy.ev."); got != 1 {
+		t.Fatalf("node b holds %d event subscriptions, want 1 for its 4 subscribers", got)
+	}
+	if got := tc.nats.ClientSubscriptions(2, "eddy.ev."); got != 2 {
+		t.Fatalf("node c holds %d event subscriptions, want 2", got)
+	}
+}
+
+func TestClusterHealthAndMetrics(t *testing.T) {
+	tc := startCluster(t, 1, 2, nil)
+	resp, err := http.Get("http://" + tc.nodes[0].HTTPAddr() + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Status  string
+		Cluster struct {
+			Node      string
+			Connected bool
+			Nodes     []string
+		}
+	}
+	err = json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Status != "serving" || h.Cluster.Node != "node0" || !h.Cluster.Connected || len(h.Cluster.Nodes) != 1 || h.Cluster.Nodes[0] != "node1" {
+		t.Fatalf("health: %+v", h)
+	}
+	resp, err = http.Get("http://" + tc.nodes[0].HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"eddy_cluster_connected 1", "eddy_cluster_nodes 1", "eddy_cluster_messages_out_total"} {
+		if !containsLine(string(body), want) {
+			t.Fatalf("metrics lack %q", want)
+		}
+	}
+}
+
+// containsLine reports whether some line of body starts with prefix.
+func containsLine(body, prefix string) bool {
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return true
+		}
+	}
+	return false
+}
