@@ -80,6 +80,22 @@ func (b eventBus) Forward(name, payload []byte) { _ = b.n.PublishEvent(name, pay
 
 var _ event.Bus = eventBus{}
 
+// Directory entry kinds.
+const (
+	kindPresence = 'p' // key: a user with connections on the node
+)
+
+// presenceBus publishes this node's users in the directory.
+type presenceBus struct{ d *cluster.Directory }
+
+func (b presenceBus) Local(user string, on bool) {
+	if on {
+		b.d.Set(kindPresence, user)
+	} else {
+		b.d.Delete(kindPresence, user)
+	}
+}
+
 // joinCluster wires the tables to a cluster node; it runs in New, before
 // any table is used.
 func (s *Server) joinCluster() error {
@@ -95,6 +111,9 @@ func (s *Server) joinCluster() error {
 		d := s.events.Publish([]byte(name), frame, nil)
 		s.metrics.Deliveries(fb.TopicEvent, d)
 	})
+	dir := n.Directory()
+	s.presence.SetBus(presenceBus{dir})
+	dir.OnEntry(kindPresence, func(_, user string, add bool) { s.presence.Remote(user, add) })
 	s.metrics.GaugeFunc("eddy_cluster_connected", "1 while this node is connected to NATS.", func() float64 {
 		if n.Connected() {
 			return 1

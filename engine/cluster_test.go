@@ -178,3 +178,46 @@ func containsLine(body, prefix string) bool {
 	}
 	return false
 }
+
+func TestClusterPresence(t *testing.T) {
+	tc := startCluster(t, 3, 3, nil)
+	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	wa := userOn(t, a, transports["tcp"], "watcher-a")
+	wc := userOn(t, c, transports["ws"], "watcher-c")
+	// Both watchers are online everywhere before they subscribe.
+	waitCluster(t, "watchers online everywhere", func() bool {
+		return a.Presence().Online("watcher-c") && c.Presence().Online("watcher-a")
+	})
+	presenceSub(t, wa)
+	presenceSub(t, wc)
+	// ann on two nodes: one join, everywhere.
+	ann1 := userOn(t, a, transports["ws-deflate"], "ann")
+	expectPresence(t, wa, fb.ActionJoin, "ann")
+	expectPresence(t, wc, fb.ActionJoin, "ann")
+	ann2 := userOn(t, b, transports["tcp"], "ann")
+	waitCluster(t, "ann on b seen by c", func() bool { return c.Presence().Online("ann") })
+	q := userOn(t, c, transports["tcp"], "query")
+	expectPresence(t, wa, fb.ActionJoin, "query")
+	expectPresence(t, wc, fb.ActionJoin, "query")
+	waitCluster(t, "getAll on c lists everyone", func() bool {
+		got := queryAll(t, q)
+		return fmt.Sprint(got) == "[ann watcher-a watcher-c]" // without the asker
+	})
+	// ann's first connection closes: still online through b.
+	ann1.Conn().Close()
+	waitCluster(t, "ann's first connection gone", func() bool { return a.Connections() == 1 })
+	for k, w := range []*enginetest.Client{wa, wc} {
+		if got := drain(t, w); len(got) != 0 {
+			t.Fatalf("watcher %d told of more while ann is on b: %v", k, got)
+		}
+	}
+	// ann's last connection closes: one leave, everywhere.
+	ann2.Conn().Close()
+	expectPresence(t, wa, fb.ActionLeave, "ann")
+	expectPresence(t, wc, fb.ActionLeave, "ann")
+	for k, w := range []*enginetest.Client{wa, wc} {
+		if got := drain(t, w); len(got) != 0 {
+			t.Fatalf("watcher %d got more: %v", k, got)
+		}
+	}
+}

@@ -6,6 +6,16 @@
 // transition. Anonymous users ("") are never counted. A connection is never
 // told about its own user.
 //
+// # Cluster mode
+//
+// In a cluster a user is online while any node has a connection of it. A
+// Bus set with SetBus is told when this node's first connection of a user
+// opens and its last closes; Remote is told when another node has the
+// user or no longer has it. An entry counts its local connections and the
+// other nodes holding the user, and Join and Leave fire when the sum
+// leaves or reaches zero, so subscribers on every node hear each user's
+// transition once, and GetAll is answered from memory.
+//
 // # Layout
 //
 // Users live in shard.Count shards (map user → entry with its connection
@@ -58,6 +68,7 @@ type Conn interface {
 
 // Table is the presence registry.
 type Table struct {
+	bus   Bus
 	route sync.RWMutex // shared: notifying; exclusive: a peer switching routes
 	users [shard.Count]userShard
 	all   struct {
@@ -72,8 +83,60 @@ type userShard struct {
 }
 
 type entry struct {
-	conns int     // open connections of the user
-	subs  []*Peer // peers subscribed to this user (and not to everyone)
+	conns  int     // open connections of the user on this node
+	remote int     // other nodes with connections of the user
+	subs   []*Peer // peers subscribed to this user (and not to everyone)
+}
+
+func (e *entry) online() bool { return e.conns > 0 || e.remote > 0 }
+
+// Bus tells the other nodes of a cluster which users this node has.
+type Bus interface {
+	// Local is told, under the user's shard lock, that this node's first
+	// connection of user opened (on) or its last closed. It must not block
+	// or call back into the table.
+	Local(user string, on bool)
+}
+
+// SetBus connects the table to a cluster; call it before use.
+func (t *Table) SetBus(b Bus) { t.bus = b }
+
+// Remote records that another node gained (on) or lost its connections
+// of user; Join or Leave fire when that makes the user online or offline.
+// The caller (the cluster directory) reports each node's transitions
+// once and in order.
+func (t *Table) Remote(user string, on bool) {
+	if user == "" {
+		return
+	}
+	t.route.RLock()
+	defer t.route.RUnlock()
+	sh := &t.users[shard.Index(user)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.m[user]
+	if e == nil {
+		if !on {
+			return
+		}
+		e = &entry{}
+		sh.m[user] = e
+	}
+	was := e.online()
+	if on {
+		e.remote++
+	} else if e.remote > 0 {
+		e.remote--
+	}
+	switch now := e.online(); {
+	case now && !was:
+		t.notifyLocked(e, user, fb.ActionJoin)
+	case !now && was:
+		t.notifyLocked(e, user, fb.ActionLeave)
+	}
+	if !e.online() && len(e.subs) == 0 {
+		delete(sh.m, user)
+	}
 }
 
 // New returns an empty table.
@@ -126,7 +189,12 @@ func (t *Table) Join(p *Peer) {
 	}
 	e.conns++
 	if e.conns == 1 {
-		t.notifyLocked(e, p.user, fb.ActionJoin)
+		if e.remote == 0 {
+			t.notifyLocked(e, p.user, fb.ActionJoin)
+		}
+		if t.bus != nil {
+			t.bus.Local(p.user, true)
+		}
 	}
 	sh.mu.Unlock()
 }
@@ -144,8 +212,13 @@ func (t *Table) leave(p *Peer) {
 	if e := sh.m[p.user]; e != nil {
 		e.conns--
 		if e.conns == 0 {
-			t.notifyLocked(e, p.user, fb.ActionLeave)
-			if len(e.subs) == 0 {
+			if e.remote == 0 {
+				t.notifyLocked(e, p.user, fb.ActionLeave)
+			}
+			if t.bus != nil {
+				t.bus.Local(p.user, false)
+			}
+			if !e.online() && len(e.subs) == 0 {
 				delete(sh.m, p.user)
 			}
 		}
@@ -294,7 +367,7 @@ func (t *Table) removeSub(user string, p *Peer) {
 	if i := slices.Index(e.subs, p); i >= 0 {
 		e.subs = slices.Delete(e.subs, i, i+1)
 	}
-	if e.conns == 0 && len(e.subs) == 0 {
+	if !e.online() && len(e.subs) == 0 {
 		delete(sh.m, user)
 	}
 }
@@ -313,13 +386,13 @@ func (t *Table) Close(p *Peer) {
 	t.leave(p)
 }
 
-// Online reports whether user has at least one connection.
+// Online reports whether user has at least one connection (on any node).
 func (t *Table) Online(user string) bool {
 	sh := &t.users[shard.Index(user)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.m[user]
-	return e != nil && e.conns > 0
+	return e != nil && e.online()
 }
 
 // AppendOnline appends every online user except except to dst, sorted.
@@ -329,7 +402,7 @@ func (t *Table) AppendOnline(dst []string, except string) []string {
 		sh := &t.users[i]
 		sh.mu.Lock()
 		for user, e := range sh.m {
-			if e.conns > 0 && user != except {
+			if e.online() && user != except {
 				dst = append(dst, user)
 			}
 		}
@@ -342,7 +415,7 @@ func (t *Table) AppendOnline(dst []string, except string) []string {
 // Stats counts what the table holds, for tests and metrics.
 type Stats struct {
 	Entries  int // users with connections or subscribers
-	Online   int // users with connections
+	Online   int // users with connections (on any node)
 	Everyone int // peers subscribed to everyone
 }
 
@@ -354,7 +427,7 @@ func (t *Table) Stats() Stats {
 		sh.mu.Lock()
 		s.Entries += len(sh.m)
 		for _, e := range sh.m {
-			if e.conns > 0 {
+			if e.online() {
 				s.Online++
 			}
 		}
