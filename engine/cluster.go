@@ -114,6 +114,7 @@ func (s *Server) joinCluster() error {
 	dir := n.Directory()
 	s.presence.SetBus(presenceBus{dir})
 	dir.OnEntry(kindPresence, func(_, user string, add bool) { s.presence.Remote(user, add) })
+	newClusterRPC(s, n)
 	s.metrics.GaugeFunc("eddy_cluster_connected", "1 while this node is connected to NATS.", func() float64 {
 		if n.Connected() {
 			return 1

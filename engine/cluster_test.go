@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/eddy-realtime/eddy/engine/cluster"
 	"github.com/eddy-realtime/eddy/engine/cluster/clustertest"
 	"github.com/eddy-realtime/eddy/engine/enginetest"
+	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/protocol/fb"
 )
 
@@ -218,6 +220,101 @@ func TestClusterPresence(t *testing.T) {
 	for k, w := range []*enginetest.Client{wa, wc} {
 		if got := drain(t, w); len(got) != 0 {
 			t.Fatalf("watcher %d got more: %v", k, got)
+		}
+	}
+}
+
+// waitProviders waits until srv routes name to want providers (its own
+// and the other nodes').
+func waitProviders(t *testing.T, srv *engine.Server, want int) {
+	t.Helper()
+	waitCluster(t, "providers known", func() bool { return srv.RPC().Stats().Providers == want })
+}
+
+// rpcServer answers every request reaching c from its own goroutine:
+// reject while rejecting is set, otherwise accept and respond with the
+// data negated. It stops when c closes.
+type rpcServer struct {
+	c         *enginetest.Client
+	rejecting atomic.Bool
+	asked     atomic.Int64
+}
+
+func serveRPC(c *enginetest.Client, reject bool) *rpcServer {
+	s := &rpcServer{c: c}
+	s.rejecting.Store(reject)
+	go func() {
+		for {
+			v, err := c.Next()
+			if err != nil {
+				return
+			}
+			if v.Topic() != fb.TopicRpc || v.Action() != fb.ActionRequest {
+				continue
+			}
+			s.asked.Add(1)
+			id, data := v.Id(), string(v.DataBytes())
+			if s.rejecting.Load() {
+				rpcReply(c, fb.ActionReject, id, "")
+				continue
+			}
+			rpcReply(c, fb.ActionAccept, id, "")
+			rpcReply(c, fb.ActionResponse, id, "-"+data)
+		}
+	}()
+	return s
+}
+
+func TestClusterRPCRerouteAcrossNodes(t *testing.T) {
+	tc := startCluster(t, 3, 3, nil)
+	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	pb := userOn(t, b, transports["tcp"], "pb")
+	pc := userOn(t, c, transports["ws-deflate"], "pc")
+	provide(t, pb, "echo")
+	provide(t, pc, "echo")
+	waitProviders(t, a, 2)
+	sb, sc := serveRPC(pb, true), serveRPC(pc, false)
+	req := userOn(t, a, transports["ws"], "req")
+	// pb rejects everything: each request ends at pc, the one answer.
+	const n = 20
+	for i := uint64(1); i <= n; i++ {
+		request(req, i, "echo", fmt.Sprint(i))
+		req.Expect(fb.TopicRpc, fb.ActionAccept)
+		r := req.Expect(fb.TopicRpc, fb.ActionResponse)
+		if r.Id() != i || string(r.DataBytes()) != fmt.Sprint(-int(i)) {
+			t.Fatalf("response %d %q", r.Id(), r.DataBytes())
+		}
+	}
+	if sc.asked.Load() != n || sb.asked.Load() == 0 {
+		t.Fatalf("pc asked %d times, pb %d", sc.asked.Load(), sb.asked.Load())
+	}
+	// Both reject: NoRpcProvider once every provider on every node said no.
+	sc.rejecting.Store(true)
+	request(req, 99, "echo", "0")
+	expectCode(t, req, fb.TopicRpc, fb.ActionRequestError, protocol.CodeNoRpcProvider)
+	sc.rejecting.Store(false)
+	// A provider on the requester's node is asked before remote ones.
+	pa := userOn(t, a, transports["tcp"], "pa")
+	provide(t, pa, "echo")
+	sa := serveRPC(pa, false)
+	before := sb.asked.Load() + sc.asked.Load()
+	for i := uint64(100); i < 110; i++ {
+		request(req, i, "echo", "1")
+		req.Expect(fb.TopicRpc, fb.ActionAccept)
+		if r := req.Expect(fb.TopicRpc, fb.ActionResponse); r.Id() != i {
+			t.Fatalf("response id %d", r.Id())
+		}
+	}
+	if sa.asked.Load() != 10 || sb.asked.Load()+sc.asked.Load() != before {
+		t.Fatalf("local provider asked %d of 10", sa.asked.Load())
+	}
+	// A provider leaving is dropped everywhere.
+	pb.Conn().Close()
+	waitProviders(t, a, 2) // pa and pc
+	waitProviders(t, c, 2) // pa and pc
+	for _, n := range tc.nodes {
+		if p := n.RPC().Pending(); p != 0 {
+			t.Fatalf("pending requests left: %d", p)
 		}
 	}
 }

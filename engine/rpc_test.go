@@ -448,3 +448,27 @@ func TestRPCProvideLimitAndCleanup(t *testing.T) {
 	_ = c.Conn().Close()
 	rpcEmpty(t, srv)
 }
+
+// A requester that provides the name itself is asked last, after every
+// other provider rejected, before the request fails.
+func TestRPCRequesterAskedLast(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	self := userOn(t, srv, transports["tcp"], "ann")
+	other := userOn(t, srv, transports["ws"], "bob")
+	provide(t, self, "echo")
+	provide(t, other, "echo")
+	request(self, 5, "echo", `1`)
+	rpcReply(other, fb.ActionReject, forwarded(t, other, "echo", `1`), "")
+	id := forwarded(t, self, "echo", `1`)
+	rpcReply(self, fb.ActionResponse, id, `2`)
+	if r := self.Expect(fb.TopicRpc, fb.ActionResponse); r.Id() != 5 || string(r.DataBytes()) != `2` {
+		t.Fatalf("response %d %q", r.Id(), r.DataBytes())
+	}
+	request(self, 6, "echo", `1`)
+	rpcReply(other, fb.ActionReject, forwarded(t, other, "echo", `1`), "")
+	rpcReply(self, fb.ActionReject, forwarded(t, self, "echo", `1`), "")
+	if v := expectCode(t, self, fb.TopicRpc, fb.ActionRequestError, protocol.CodeNoRpcProvider); !strings.Contains(string(v.Reason()), "every provider rejected it") {
+		t.Fatalf("reason %q", v.Reason())
+	}
+	quiet(t, other)
+}

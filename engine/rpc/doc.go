@@ -6,11 +6,24 @@
 //
 // A request is forwarded to one provider of its name, chosen round-robin or
 // at random (Config.Selection), under a correlation id the table picks: a
-// requester's id never reaches a provider. A request is never routed back to
-// the connection that made it unless that connection is the name's only
-// provider. A provider answers with Accept, then Response or RequestError;
-// or with Reject, which sends the request to a provider not yet tried. When
-// none is left the requester gets RequestError NoRpcProvider.
+// requester's id never reaches a provider. Providers on this node other
+// than the requester are asked first, then providers on other nodes
+// (cluster mode), and the requester's own connection last, so every
+// provider is asked once. A provider answers with Accept, then Response or
+// RequestError; or with Reject, which sends the request to a provider not
+// yet tried. When none is left the requester gets RequestError
+// NoRpcProvider.
+//
+// # Across nodes
+//
+// A provider on another node is a Peer made with NewRemotePeer whose Conn
+// carries requests to that node. The node that received the request owns
+// it: its deadlines, its reroutes, its answer to the requester. The
+// provider's node relays it with RequestTo to that one provider and sends
+// back Accept, Response, RequestError, or Reject when the provider
+// declined, timed out or left before accepting; the owner then asks the
+// next provider. The owner applies those answers with Accept, Respond,
+// Reject and FailCode, naming the remote Peer ProviderOf reports.
 //
 // # Deadlines
 //

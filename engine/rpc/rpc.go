@@ -67,8 +67,18 @@ type Config struct {
 // shard has its own wheel (256 × 64 × 40 bytes).
 const wheelSlots = 64
 
+// Bus tells the other nodes of a cluster which names this node's
+// providers provide.
+type Bus interface {
+	// Provided is told that local provider p started (on) or stopped
+	// providing name. Calls for one Peer come in the order they happened,
+	// from the goroutine that owns p; it must not block.
+	Provided(p *Peer, name string, on bool)
+}
+
 // Table holds providers and pending requests.
 type Table struct {
+	bus       Bus
 	cfg       Config
 	seq       atomic.Uint64 // last server-side request id
 	live      atomic.Int64  // pending requests
@@ -119,10 +129,15 @@ func New(cfg Config) *Table {
 	return t
 }
 
+// SetBus connects the table to a cluster; call it before use.
+func (t *Table) SetBus(b Bus) { t.bus = b }
+
 // Peer is one connection's handle on the table, as provider and requester.
 type Peer struct {
+	id       uint64 // unique in this process, names the provider to other nodes
 	conn     Conn
 	user     string
+	remote   bool                // a provider on another node (see NewRemotePeer)
 	provides map[string]struct{} // owner-only: Provide, Unprovide, Close
 	mu       struct {
 		sync.Mutex
@@ -134,7 +149,21 @@ type Peer struct {
 
 // NewPeer returns a handle for a connection whose user is user ("" when
 // anonymous). Close it when the connection ends.
-func NewPeer(conn Conn, user string) *Peer { return &Peer{conn: conn, user: user} }
+func NewPeer(conn Conn, user string) *Peer {
+	return &Peer{id: peerIDs.Add(1), conn: conn, user: user}
+}
+
+var peerIDs atomic.Uint64
+
+// ID returns p's number, unique in this process.
+func (p *Peer) ID() uint64 { return p.id }
+
+// NewRemotePeer returns a handle for a provider on another node: conn
+// carries the requests to that node. Requests go to providers on this
+// node first, then to remote ones. A failed Send means the node cannot be
+// reached: the request moves on at once, and fails with
+// RpcProviderUnreachable when that was why no provider was left.
+func NewRemotePeer(conn Conn) *Peer { return &Peer{id: peerIDs.Add(1), conn: conn, remote: true} }
 
 // Provides reports whether p provides name. Same goroutine rules as
 // Provide.
@@ -150,6 +179,9 @@ type Call struct {
 	Data          []byte        // JSON; nil when absent
 	Timeout       time.Duration // response timeout; 0: the table's
 	AcceptTimeout time.Duration // 0: the table's
+	// User is the requester's user name when it is not the Peer's own: a
+	// request relayed from another node (RequestTo).
+	User string
 }
 
 type request struct {
@@ -162,6 +194,8 @@ type request struct {
 	acceptTimeout   time.Duration
 	responseTimeout time.Duration
 	tried           []*Peer
+	target          *Peer // RequestTo: the only provider to ask
+	unreachable     bool  // a provider could not be sent the request
 	name            []byte
 	frame           []byte // the Request as providers get it
 	timer           timewheel.Timer[*request]
@@ -176,7 +210,7 @@ var requestPool = sync.Pool{New: func() any {
 func getRequest() *request { return requestPool.Get().(*request) }
 
 func putRequest(r *request) {
-	r.requester, r.provider, r.accepted = nil, nil, false
+	r.requester, r.provider, r.accepted, r.target, r.unreachable = nil, nil, false, nil, false
 	clear(r.tried)
 	r.tried = r.tried[:0]
 	if cap(r.frame) > maxKeep {
@@ -219,6 +253,9 @@ func (t *Table) Provide(p *Peer, name string) error {
 	copy(next, ps.list)
 	ps.list = append(next, p)
 	sh.mu.Unlock()
+	if t.bus != nil && !p.remote {
+		t.bus.Provided(p, name, true)
+	}
 	return nil
 }
 
@@ -230,6 +267,9 @@ func (t *Table) Unprovide(p *Peer, name string) error {
 	}
 	delete(p.provides, name)
 	t.removeProvider(name, p)
+	if t.bus != nil && !p.remote {
+		t.bus.Provided(p, name, false)
+	}
 	return nil
 }
 
@@ -258,9 +298,19 @@ func (t *Table) removeProvider(name string, p *Peer) {
 
 // Request routes c from p to a provider. Every outcome reaches p through
 // its Conn: Accept, Response or RequestError carrying c.ID.
-func (t *Table) Request(p *Peer, c *Call) {
+func (t *Table) Request(p *Peer, c *Call) { t.start(p, c, nil) }
+
+// RequestTo relays c, a request another node routed to provider, to it
+// alone: instead of moving on to another provider, a reject, an accept
+// timeout or the provider leaving before it accepted reach p as a Reject
+// carrying c.ID, so the node that owns the request picks the next
+// provider. Accept, Response and RequestError reach p as with Request.
+func (t *Table) RequestTo(p *Peer, c *Call, provider *Peer) { t.start(p, c, provider) }
+
+func (t *Table) start(p *Peer, c *Call, target *Peer) {
 	now := t.cfg.Now()
 	r := getRequest()
+	r.target = target
 	r.id = t.seq.Add(1) | ServerIDBit
 	r.reqID = c.ID
 	r.requester = p
@@ -277,6 +327,9 @@ func (t *Table) Request(p *Peer, c *Call) {
 		TimeoutMs: millis(r.responseTimeout), AcceptTimeoutMs: millis(r.acceptTimeout)}
 	if t.cfg.ExposeRequester {
 		m.User = p.user
+		if c.User != "" {
+			m.User = c.User
+		}
 	}
 	r.frame = msg.Append(r.frame[:0], &m)
 
@@ -301,9 +354,25 @@ func (t *Table) Request(p *Peer, c *Call) {
 		sh.mu.Unlock()
 		return
 	}
-	t.failLocked(sh, r, protocol.CodeNoRpcProvider, "")
+	t.noProviderLocked(sh, r, "")
 	sh.mu.Unlock()
 	putRequest(r)
+}
+
+// noProviderLocked ends r, for which no provider is left: a relay tells
+// its requester (the owning node) to try another; otherwise the requester
+// gets NoRpcProvider, or RpcProviderUnreachable when providers were there
+// but on nodes that could not be reached.
+func (t *Table) noProviderLocked(sh *requestShard, r *request, detail string) {
+	switch {
+	case r.target != nil:
+		t.endLocked(sh, r)
+		send(r.requester.conn, &msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionReject, ID: r.reqID})
+	case r.unreachable:
+		t.failLocked(sh, r, protocol.CodeRpcProviderUnreachable, "")
+	default:
+		t.failLocked(sh, r, protocol.CodeNoRpcProvider, detail)
+	}
 }
 
 // Accept records that p, the provider of request id, accepted it, and
@@ -341,8 +410,41 @@ func (t *Table) Reject(p *Peer, id uint64) error {
 		sh.mu.Unlock()
 		return nil
 	}
-	t.failLocked(sh, r, protocol.CodeNoRpcProvider, "every provider rejected it")
+	t.noProviderLocked(sh, r, "every provider rejected it")
 	sh.mu.Unlock()
+	putRequest(r)
+	return nil
+}
+
+// ProviderOf returns the provider request id is with now (nil when it is
+// not pending or between providers). The cluster uses it to check that an
+// answer from another node comes from the node the request is at.
+func (t *Table) ProviderOf(id uint64) *Peer {
+	sh := &t.requests[id&(shard.Count-1)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if r := sh.m[id]; r != nil {
+		return r.provider
+	}
+	return nil
+}
+
+// IsRemote reports whether p stands for a provider on another node.
+func (p *Peer) IsRemote() bool { return p.remote }
+
+// FailCode ends request id, whose provider must be p, with code and
+// reason as another node's relay reported them (a response timeout there,
+// the provider's own error, the provider gone after accepting).
+func (t *Table) FailCode(p *Peer, id uint64, code protocol.Code, reason string) error {
+	r, err := t.end(p, id)
+	if err != nil {
+		return err
+	}
+	if reason == "" {
+		reason = code.Message()
+	}
+	send(r.requester.conn, &msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionRequestError, ID: r.reqID,
+		Name: msg.UnsafeString(r.name), Code: uint16(code), Reason: reason})
 	putRequest(r)
 	return nil
 }
@@ -393,6 +495,9 @@ func (t *Table) end(p *Peer, id uint64) (*request, error) {
 func (t *Table) Close(p *Peer) {
 	for name := range p.provides {
 		t.removeProvider(name, p)
+		if t.bus != nil && !p.remote {
+			t.bus.Provided(p, name, false)
+		}
 	}
 	p.provides = nil
 	p.mu.Lock()
@@ -427,11 +532,11 @@ func (t *Table) Close(p *Peer) {
 			sh.mu.Unlock()
 			continue
 		}
-		detail := "the provider disconnected"
 		if r.accepted {
-			detail = "the provider disconnected after accepting"
+			t.failLocked(sh, r, protocol.CodeNoRpcProvider, "the provider disconnected after accepting")
+		} else {
+			t.noProviderLocked(sh, r, "the provider disconnected")
 		}
-		t.failLocked(sh, r, protocol.CodeNoRpcProvider, detail)
 		sh.mu.Unlock()
 		putRequest(r)
 	}
@@ -483,6 +588,11 @@ func (t *Table) expireLocked(sh *requestShard, r *request, now time.Time) {
 	if t.routeLocked(sh, r, now) {
 		return
 	}
+	if r.target != nil || r.unreachable {
+		t.noProviderLocked(sh, r, "")
+		putRequest(r)
+		return
+	}
 	if t.cfg.OnTimeout != nil {
 		t.cfg.OnTimeout(true)
 	}
@@ -511,15 +621,29 @@ func (t *Table) routeLocked(sh *requestShard, r *request, now time.Time) bool {
 		p.mu.Unlock()
 		r.provider, r.accepted, r.sent = p, false, now
 		sh.wheel.Schedule(&r.timer, now.Add(r.acceptTimeout))
-		// A failed send means p is closing; its Close reroutes r.
-		_ = p.conn.Send(r.frame)
+		if err := p.conn.Send(r.frame); err != nil && p.remote {
+			// The provider's node cannot be reached: move on now.
+			r.unreachable = true
+			t.unassignLocked(r)
+			continue
+		}
+		// A failed send to a local provider means it is closing; its
+		// Close reroutes r.
 		return true
 	}
 }
 
-// choose picks an untried provider of r's name; the requester itself only
-// when it is the name's sole provider.
+// choose picks an untried provider of r's name: one on this node other
+// than the requester, then one on another node, then the requester's own
+// connection, so every provider is asked once before the request fails.
+// A relay (RequestTo) asks its target only.
 func (t *Table) choose(r *request) *Peer {
+	if r.target != nil {
+		if r.hasTried(r.target) {
+			return nil
+		}
+		return r.target
+	}
 	sh := &t.providers[shard.Index(r.name)]
 	sh.mu.RLock()
 	ps := sh.names[string(r.name)]
@@ -538,14 +662,25 @@ func (t *Table) choose(r *request) *Peer {
 	} else {
 		start = int(ps.next.Add(1)-1) % n
 	}
+	var remote, self *Peer
 	for i := 0; i < n; i++ {
 		p := list[(start+i)%n]
-		if (p == r.requester && n > 1) || r.hasTried(p) {
-			continue
+		switch {
+		case r.hasTried(p):
+		case p == r.requester:
+			self = p
+		case p.remote:
+			if remote == nil {
+				remote = p
+			}
+		default:
+			return p
 		}
-		return p
 	}
-	return nil
+	if remote != nil {
+		return remote
+	}
+	return self
 }
 
 func (r *request) hasTried(p *Peer) bool {

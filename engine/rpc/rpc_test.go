@@ -3,6 +3,7 @@ package rpc
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -400,7 +401,9 @@ func (f *fixture) empty2(providers int) {
 	}
 }
 
-func TestNeverRoutedBackUnlessOnlyProvider(t *testing.T) {
+// The requester's own connection is asked last: after every other
+// provider, before the request fails.
+func TestRequesterAskedLast(t *testing.T) {
 	for _, sel := range []Selection{RoundRobin, Random} {
 		f := newFixture(t, Config{Selection: sel})
 		self, sc := f.peer("")
@@ -420,8 +423,10 @@ func TestNeverRoutedBackUnlessOnlyProvider(t *testing.T) {
 			f.request(self, 10+i, "x", ``)
 			fw := oc.one(t, fb.ActionRequest)
 			sc.none(t)
-			_ = f.tab.Reject(other, fw.id) // and not to itself after a reject either
-			if e := sc.one(t, fb.ActionRequestError); e.code != protocol.CodeNoRpcProvider {
+			_ = f.tab.Reject(other, fw.id) // then to itself
+			back := sc.one(t, fb.ActionRequest)
+			_ = f.tab.Reject(self, back.id)
+			if e := sc.one(t, fb.ActionRequestError); e.code != protocol.CodeNoRpcProvider || !strings.Contains(e.reason, "every provider rejected it") {
 				t.Fatalf("%+v", e)
 			}
 		}
