@@ -80,10 +80,13 @@ func (b eventBus) Forward(name, payload []byte) { _ = b.n.PublishEvent(name, pay
 
 var _ event.Bus = eventBus{}
 
-// Directory entry kinds.
-const (
-	kindPresence = 'p' // key: a user with connections on the node
-)
+// Directory entry kinds, and node message kinds, in one byte each:
+//
+//	'p' presence: a user with connections on the node
+//	'r' rpc: a provider (cluster_rpc.go); messages 'q' and 'a'
+//	'l' and 'n' event listening: listeners and subscribed names; messages 'L' and 'F'
+//	'm' and 'o' record listening, the same; messages 'M' and 'G'
+const kindPresence = 'p'
 
 // presenceBus publishes this node's users in the directory.
 type presenceBus struct{ d *cluster.Directory }
@@ -115,6 +118,10 @@ func (s *Server) joinCluster() error {
 	s.presence.SetBus(presenceBus{dir})
 	dir.OnEntry(kindPresence, func(_, user string, add bool) { s.presence.Remote(user, add) })
 	newClusterRPC(s, n)
+	s.clusterListens = []*clusterListen{
+		newClusterListen(s, n, s.listen, s.events, "lnLF"),
+		newClusterListen(s, n, s.recordListen, s.records, "moMG"),
+	}
 	s.metrics.GaugeFunc("eddy_cluster_connected", "1 while this node is connected to NATS.", func() float64 {
 		if n.Connected() {
 			return 1

@@ -318,3 +318,110 @@ func TestClusterRPCRerouteAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// listenServer accepts every SubscriptionFound reaching c and reports
+// what it was told on a channel shared by several, from its own goroutine.
+type listenServer struct {
+	c     *enginetest.Client
+	found atomic.Int64
+	lost  atomic.Int64
+}
+
+type listenEvent struct {
+	l    *listenServer
+	what string // "found name" or "removed name"
+}
+
+func serveListen(c *enginetest.Client, out chan<- listenEvent) *listenServer {
+	l := &listenServer{c: c}
+	go func() {
+		for {
+			v, err := c.Next()
+			if err != nil {
+				return
+			}
+			switch v.Action() {
+			case fb.ActionSubscriptionFound:
+				l.found.Add(1)
+				answerListen(c, fb.ActionListenAccept, string(v.Name()), string(v.Path()))
+				out <- listenEvent{l, "found " + string(v.Name())}
+			case fb.ActionSubscriptionRemoved:
+				l.lost.Add(1)
+				out <- listenEvent{l, "removed " + string(v.Name())}
+			}
+		}
+	}()
+	return l
+}
+
+// nextListen returns the next thing a listener was told, and which.
+func nextListen(t *testing.T, ch <-chan listenEvent) (*listenServer, string) {
+	t.Helper()
+	select {
+	case e := <-ch:
+		return e.l, e.what
+	case <-time.After(30 * time.Second):
+		t.Fatal("no listener was told anything in 30s")
+		return nil, ""
+	}
+}
+
+func TestClusterListeningOneProvider(t *testing.T) {
+	tc := startCluster(t, 3, 3, nil)
+	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	ca, cb := userOn(t, a, transports["tcp"], ""), userOn(t, b, transports["ws"], "")
+	listenTo(t, ca, "prices/.*")
+	listenTo(t, cb, "prices/.*")
+	told := make(chan listenEvent, 100)
+	la, lb := serveListen(ca, told), serveListen(cb, told)
+	waitCluster(t, "every node knows both listeners", func() bool {
+		for _, n := range tc.nodes {
+			if n.EventListeners().Stats().Listeners != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	// Subscribers on every node: one provider is asked, once.
+	var subs []*enginetest.Client
+	first := userOn(t, c, transports["ws-deflate"], "")
+	subscribeEvent(t, first, "prices/eur")
+	prov, e := nextListen(t, told)
+	if e != "found prices/eur" {
+		t.Fatalf("told %q", e)
+	}
+	subs = append(subs, first)
+	for _, srv := range []*engine.Server{a, b, c} {
+		s := userOn(t, srv, transports["tcp"], "")
+		subscribeEvent(t, s, "prices/eur")
+		subs = append(subs, s)
+	}
+	// Every subscriber leaves: the provider is told once.
+	for _, s := range subs {
+		unsubscribeEvent(t, s, "prices/eur")
+	}
+	if l, e := nextListen(t, told); l != prov || e != "removed prices/eur" {
+		t.Fatalf("after the last subscriber left: %q", e)
+	}
+	if la.found.Load()+lb.found.Load() != 1 || la.lost.Load()+lb.lost.Load() != 1 {
+		t.Fatalf("found %d+%d removed %d+%d", la.found.Load(), lb.found.Load(), la.lost.Load(), lb.lost.Load())
+	}
+	// The provider leaving hands the name to the other listener.
+	subscribeEvent(t, first, "prices/usd")
+	prov, e = nextListen(t, told)
+	if e != "found prices/usd" {
+		t.Fatalf("told %q", e)
+	}
+	other := la
+	if prov == la {
+		other = lb
+	}
+	prov.c.Conn().Close()
+	if l, e := nextListen(t, told); l != other || e != "found prices/usd" {
+		t.Fatalf("after the provider left: %q", e)
+	}
+	unsubscribeEvent(t, first, "prices/usd")
+	if _, e := nextListen(t, told); e != "removed prices/usd" {
+		t.Fatalf("after the last subscriber left: %q", e)
+	}
+}

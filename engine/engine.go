@@ -63,7 +63,8 @@ type Server struct {
 	sessions     *session.Manager
 	loops        netloop.Engine
 
-	cluster *cluster.Node // nil unless cluster.nats is set
+	cluster        *cluster.Node // nil unless cluster.nats is set
+	clusterListens []*clusterListen
 
 	metrics *metrics.Metrics
 	auth    session.Authenticator
@@ -262,6 +263,9 @@ func (s *Server) Start() error {
 			}
 			_ = s.store.Close()
 			return fmt.Errorf("engine: %w", err)
+		}
+		for _, cl := range s.clusterListens {
+			cl.start(s.opts.Cluster.Heartbeat)
 		}
 	}
 	s.goFunc("sweeper", func() { s.sessions.Run(s.ctx) })

@@ -16,6 +16,19 @@
 // current count, so racing calls end in the right state whatever order
 // they run in.
 //
+// # Across nodes
+//
+// In a cluster every node's registry holds every listener: its own, and
+// one remote Peer (NewRemotePeer) per listener on another node, whose
+// Conn carries SubscriptionFound and SubscriptionRemoved to that node.
+// Subscriptions.Count counts subscribers on every node. Each name is run
+// by one node, the one Cluster.Owns says: only there is a listener asked
+// and a provider kept. A local listener's answer about a name another node
+// owns goes to that node (Cluster.Forward), which applies it to the
+// listener's remote Peer. When ownership moves (a node joined or left),
+// Reconcile drops the state of names no longer owned, telling their
+// provider SubscriptionRemoved, and asks for the names now owned.
+//
 // Patterns are Go regular expressions (RE2 syntax) matched against the
 // whole name: "prices/.*" matches "prices/eur" but not "old/prices/eur".
 //
@@ -77,9 +90,26 @@ type Subscriptions interface {
 	Names(fn func(name string))
 }
 
+// Cluster connects a registry to the other nodes (engine's cluster wiring).
+type Cluster interface {
+	// Owns reports whether this node runs name's provider state. It is
+	// called under a name shard lock and must not block.
+	Owns(name string) bool
+	// Listened is told that a local peer started (on) or stopped
+	// listening to pattern, in order per peer.
+	Listened(p *Peer, pattern string, on bool)
+	// Forward carries a local listener's Accept (accept) or Reject of a
+	// name another node owns to that node.
+	Forward(p *Peer, name, pattern string, accept bool)
+	// Subscribed is told that name gained its first (on) or lost its last
+	// local subscriber, before the registry acts on it.
+	Subscribed(name string, on bool)
+}
+
 // Registry holds the listeners of one topic and the provider state of
 // every subscribed name that matches one of them.
 type Registry struct {
+	cluster Cluster
 	// onProvider, when set, hears when a name gains or loses its accepted
 	// provider; it runs under the name's shard lock and must only queue
 	// messages.
@@ -117,13 +147,30 @@ type listener struct {
 // Peer is one connection's handle; its fields are owned by the caller of
 // the Peer methods.
 type Peer struct {
+	id      uint64
+	remote  bool
 	conn    Conn
 	listens map[string]*listener
 	closed  bool
 }
 
+var peerIDs atomic.Uint64
+
 // NewPeer returns a handle for a connection.
-func NewPeer(conn Conn) *Peer { return &Peer{conn: conn} }
+func NewPeer(conn Conn) *Peer { return &Peer{id: peerIDs.Add(1), conn: conn} }
+
+// NewRemotePeer returns a handle standing for a listener on another node;
+// conn carries what it is told to that node.
+func NewRemotePeer(conn Conn) *Peer { return &Peer{id: peerIDs.Add(1), remote: true, conn: conn} }
+
+// ID returns p's number, unique in this process.
+func (p *Peer) ID() uint64 { return p.id }
+
+// Remote reports whether p stands for a listener on another node.
+func (p *Peer) Remote() bool { return p.remote }
+
+// Conn returns the connection p's messages go to.
+func (p *Peer) Conn() Conn { return p.conn }
 
 // Listening reports whether p listens to pattern. Same goroutine rules as
 // Listen.
@@ -131,6 +178,14 @@ func (p *Peer) Listening(pattern string) bool {
 	_, ok := p.listens[pattern]
 	return ok
 }
+
+// SetCluster connects the registry to a cluster; call it before use. subs
+// replaces the registry's subscription table with one counting the
+// subscribers on every node.
+func (r *Registry) SetCluster(c Cluster, subs Subscriptions) { r.cluster, r.subs = c, subs }
+
+// Topic returns the registry's topic.
+func (r *Registry) Topic() fb.Topic { return r.topic }
 
 // New returns a registry for topic over subs.
 func New(topic fb.Topic, subs Subscriptions) *Registry {
@@ -176,6 +231,9 @@ func (r *Registry) Listen(p *Peer, pattern string, accepted func()) error {
 	next = append(next, l)
 	r.listeners.Store(&next)
 	r.mu.Unlock()
+	if r.cluster != nil && !p.remote {
+		r.cluster.Listened(p, pattern, true)
+	}
 
 	var matches []string
 	r.subs.Names(func(name string) {
@@ -198,14 +256,20 @@ func (r *Registry) Unlisten(p *Peer, pattern string) error {
 	}
 	delete(p.listens, pattern)
 	r.remove(l)
+	if r.cluster != nil && !p.remote {
+		r.cluster.Listened(p, pattern, false)
+	}
 	return nil
 }
 
 // Close removes every listener of p.
 func (r *Registry) Close(p *Peer) {
 	p.closed = true
-	for _, l := range p.listens {
+	for pattern, l := range p.listens {
 		r.remove(l)
+		if r.cluster != nil && !p.remote {
+			r.cluster.Listened(p, pattern, false)
+		}
 	}
 	p.listens = nil
 }
@@ -217,6 +281,10 @@ func (r *Registry) Accept(p *Peer, name, pattern string) error {
 	l := p.listens[pattern]
 	if l == nil {
 		return ErrNotListening
+	}
+	if r.cluster != nil && !p.remote && !r.cluster.Owns(name) {
+		r.cluster.Forward(p, name, pattern, true)
+		return nil
 	}
 	sh := &r.names[shard.Index(name)]
 	sh.mu.Lock()
@@ -244,6 +312,10 @@ func (r *Registry) Reject(p *Peer, name, pattern string) error {
 	if l == nil {
 		return ErrNotListening
 	}
+	if r.cluster != nil && !p.remote && !r.cluster.Owns(name) {
+		r.cluster.Forward(p, name, pattern, false)
+		return nil
+	}
 	sh := &r.names[shard.Index(name)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -257,10 +329,42 @@ func (r *Registry) Reject(p *Peer, name, pattern string) error {
 }
 
 // Subscribed is called after name gained its first subscriber.
-func (r *Registry) Subscribed(name string) { r.changed(name) }
+func (r *Registry) Subscribed(name string) {
+	if r.cluster != nil {
+		r.cluster.Subscribed(name, true)
+	}
+	r.changed(name)
+}
 
 // Unsubscribed is called after name lost its last subscriber.
-func (r *Registry) Unsubscribed(name string) { r.changed(name) }
+func (r *Registry) Unsubscribed(name string) {
+	if r.cluster != nil {
+		r.cluster.Subscribed(name, false)
+	}
+	r.changed(name)
+}
+
+// Reconcile brings name's state in line with its subscribers (on every
+// node) and its owner: the cluster calls it when another node's
+// subscribers of name come or go, and when ownership may have moved.
+func (r *Registry) Reconcile(name string) { r.changed(name) }
+
+// StateNames calls fn for every name with provider state here (for the
+// cluster to reconcile after ownership moved). fn runs with no lock held.
+func (r *Registry) StateNames(fn func(name string)) {
+	var names []string
+	for i := range r.names {
+		sh := &r.names[i]
+		sh.mu.Lock()
+		for name := range sh.m {
+			names = append(names, name)
+		}
+		sh.mu.Unlock()
+	}
+	for _, name := range names {
+		fn(name)
+	}
+}
 
 func (r *Registry) changed(name string) {
 	// With no listeners there is no state: every state refers to a
@@ -277,7 +381,7 @@ func (r *Registry) reconcile(name string) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	st := sh.m[name]
-	if r.subs.Count(name) == 0 {
+	if r.subs.Count(name) == 0 || (r.cluster != nil && !r.cluster.Owns(name)) {
 		if st != nil {
 			r.dropLocked(sh, name, st)
 		}
@@ -404,7 +508,7 @@ func (r *Registry) remove(l *listener) {
 			st.pending = nil
 		}
 		switch {
-		case r.subs.Count(name) == 0:
+		case r.subs.Count(name) == 0 || (r.cluster != nil && !r.cluster.Owns(name)):
 			r.dropLocked(sh, name, st)
 		case st.provider == nil && st.pending == nil:
 			r.askLocked(sh, name, st)
