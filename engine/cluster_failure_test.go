@@ -168,6 +168,7 @@ func TestClusterNATSServerKilled(t *testing.T) {
 	subscribeEvent(t, sb, "feed")
 	subscribeEvent(t, sc, "feed")
 	_ = userOn(t, a, transports["tcp"], "on-a")
+	waitCluster(t, "a's user online everywhere", func() bool { return b.Presence().Online("on-a") && c.Presence().Online("on-a") })
 	// Kill the server node a is on (nats.go shuffles the URLs it is given).
 	on := -1
 	for i := 0; i < 3; i++ {

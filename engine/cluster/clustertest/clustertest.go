@@ -127,6 +127,9 @@ func (c *NATS) URLs() string {
 	return strings.Join(urls, ",")
 }
 
+// Len returns the number of servers, killed ones included.
+func (c *NATS) Len() int { return len(c.opts) }
+
 // Server returns server i (nil while killed).
 func (c *NATS) Server(i int) *server.Server {
 	c.mu.Lock()
@@ -162,6 +165,7 @@ func (c *NATS) Shutdown() {
 
 // ClientSubscriptions returns the number of subscriptions that clients
 // connected to server i hold on subjects starting with prefix.
+// A killed server holds none.
 func (c *NATS) ClientSubscriptions(i int, prefix string) int {
 	s := c.Server(i)
 	if s == nil {
