@@ -270,6 +270,9 @@ func parseHeader(b []byte) (typ byte, node string, inc uint64, rest []byte, ok b
 
 // readOps decodes count changes numbered from first.
 func readOps(b []byte, first uint64, count int) ([]dirOp, bool) {
+	if count < 0 || count > len(b)/3 { // each change takes 3 bytes or more
+		return nil, false
+	}
 	ops := make([]dirOp, 0, count)
 	for i := 0; i < count; i++ {
 		if len(b) < 1 {
