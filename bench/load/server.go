@@ -74,27 +74,49 @@ func (s *EddyServer) Close() error {
 }
 
 // ErrNoNATS is returned by SpawnNATS when no nats-server binary is found.
-var ErrNoNATS = errors.New("load: nats-server is not installed (apt-get install -y nats-server)")
+var ErrNoNATS = errors.New("load: nats-server not found: run scripts/deps.sh (builds it into bin/) or set NATS_SERVER")
 
 // natsPaths are tried after $PATH: Debian installs the binary in /usr/sbin,
 // which is not on an ordinary user's PATH.
 var natsPaths = []string{"/usr/sbin/nats-server", "/usr/local/bin/nats-server", "/usr/local/sbin/nats-server"}
 
-// FindNATS returns the path of the nats-server binary, or ErrNoNATS. The
-// NATS_SERVER environment variable overrides the search.
+// FindNATS returns the path of the nats-server binary, or ErrNoNATS: the
+// NATS_SERVER environment variable, else bin/nats-server of the module
+// this runs in (scripts/deps.sh builds the release go.mod pins there),
+// else $PATH and the usual system places.
 func FindNATS() (string, error) {
 	if p := os.Getenv("NATS_SERVER"); p != "" {
 		return p, nil
+	}
+	if dir, err := os.Getwd(); err == nil {
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+				if p := filepath.Join(dir, "bin", "nats-server"); isExec(p) {
+					return p, nil
+				}
+				break
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
 	}
 	if p, err := exec.LookPath("nats-server"); err == nil {
 		return p, nil
 	}
 	for _, p := range natsPaths {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+		if isExec(p) {
 			return p, nil
 		}
 	}
 	return "", ErrNoNATS
+}
+
+func isExec(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }
 
 // process is a server subprocess listening on loopback.
