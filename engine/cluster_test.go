@@ -441,3 +441,28 @@ func TestClusterListeningOneProvider(t *testing.T) {
 		t.Fatalf("after the last subscriber left: %q", e)
 	}
 }
+
+// POST /api on one node and GET /sse on another see one server: an event
+// emitted over HTTP on a reaches a stream on b, an rpc provided on b is
+// made over HTTP on a, and presence over HTTP on a counts b's users.
+func TestClusterHTTPAndSSE(t *testing.T) {
+	tc := startCluster(t, 2, 2, nil)
+	a, b := tc.nodes[0], tc.nodes[1]
+	s := openSSE(t, b, "events=news")
+	s.expect("stream", "ready", "")
+	tc.waitEventInterest(t, 0, "news", 1)
+	emit(t, a, "news", `{"n":1}`)
+	if m := s.expect("event", "emit", "news"); !jsonEqual(m.Data, []byte(`{"n":1}`)) {
+		t.Fatalf("news %+v", m)
+	}
+	prov := userOn(t, b, transports["tcp"], "ann")
+	provide(t, prov, "add")
+	serveRPC(prov, false)
+	waitProviders(t, a, 1)
+	waitCluster(t, "a sees ann", func() bool { return a.Presence().Online("ann") })
+	out := batch(t, a, "", `[{"topic":"rpc","action":"make","rpcName":"add","data":5},
+		{"topic":"presence","action":"query","names":["ann","zed"]}]`)
+	wantOK(t, out.Body[0], "rpc make")
+	wantData(t, out.Body[0], `-5`, "rpc response")
+	wantData(t, out.Body[1], `{"ann":true,"zed":false}`, "presence query by name")
+}
