@@ -188,7 +188,7 @@ func (c *clusterRPC) onRequest(from string, payload []byte) {
 	lp := c.local[pid]
 	req := c.requester[from]
 	if req == nil {
-		req = rpc.NewPeer(&toRequester{c: c, node: from}, "")
+		req = rpc.NewNodePeer(&toRequester{c: c, node: from})
 		c.requester[from] = req
 	}
 	c.mu.Unlock()

@@ -328,7 +328,9 @@ func (s *Server) RecordListeners() *listen.Registry { return s.recordListen }
 func (s *Server) EventListeners() *listen.Registry { return s.listen }
 
 func rpcConfig(o RPCOptions) rpc.Config {
-	c := rpc.Config{AcceptTimeout: o.AcceptTimeout, ResponseTimeout: o.ResponseTimeout, ExposeRequester: o.ExposeRequester}
+	c := rpc.Config{AcceptTimeout: o.AcceptTimeout, ResponseTimeout: o.ResponseTimeout, ExposeRequester: o.ExposeRequester,
+		MaxTimeout: o.MaxTimeout, MaxPending: o.MaxPending, MaxPendingBytes: o.MaxPendingBytes,
+		MaxPendingPerConn: o.MaxPendingPerConnection, MaxPendingBytesPerConn: o.MaxPendingBytesPerConnection}
 	if o.Selection == "random" {
 		c.Selection = rpc.Random
 	}

@@ -165,6 +165,18 @@ type RPCOptions struct {
 	ResponseTimeout time.Duration `yaml:"responseTimeout"`
 	// ExposeRequester tells providers the requester's user name. Default false.
 	ExposeRequester bool `yaml:"exposeRequester"`
+	// MaxTimeout caps the response (and accept) timeout a requester may
+	// ask for. Default 60s.
+	MaxTimeout time.Duration `yaml:"maxTimeout"`
+	// MaxPending and MaxPendingBytes bound the requests in flight on the
+	// server, by count and by bytes of name and data. Defaults 100000 and
+	// 268435456.
+	MaxPending      int `yaml:"maxPending"`
+	MaxPendingBytes int `yaml:"maxPendingBytes"`
+	// MaxPendingPerConnection and MaxPendingBytesPerConnection bound the
+	// requests one connection has in flight. Defaults 1000 and 16777216.
+	MaxPendingPerConnection      int `yaml:"maxPendingPerConnection"`
+	MaxPendingBytesPerConnection int `yaml:"maxPendingBytesPerConnection"`
 }
 
 // LogOptions configure structured logging.
@@ -238,6 +250,21 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.RPC.ResponseTimeout <= 0 {
 		o.RPC.ResponseTimeout = 10 * time.Second
+	}
+	if o.RPC.MaxTimeout <= 0 {
+		o.RPC.MaxTimeout = time.Minute
+	}
+	if o.RPC.MaxPending <= 0 {
+		o.RPC.MaxPending = 100000
+	}
+	if o.RPC.MaxPendingBytes <= 0 {
+		o.RPC.MaxPendingBytes = 256 << 20
+	}
+	if o.RPC.MaxPendingPerConnection <= 0 {
+		o.RPC.MaxPendingPerConnection = 1000
+	}
+	if o.RPC.MaxPendingBytesPerConnection <= 0 {
+		o.RPC.MaxPendingBytesPerConnection = 16 << 20
 	}
 	o.Session.EnsureDefaults()
 	o.Cluster.ensureDefaults()

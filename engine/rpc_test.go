@@ -472,3 +472,48 @@ func TestRPCRequesterAskedLast(t *testing.T) {
 	}
 	quiet(t, other)
 }
+
+// Requests in flight are bounded per connection (count and bytes) and
+// the deadline a requester asks for is capped: a client cannot make the
+// server hold its requests without limit.
+func TestRPCPendingBounds(t *testing.T) {
+	srv := enginetest.Start(t, func(o *engine.Options) {
+		o.RPC.MaxPendingPerConnection = 3
+		o.RPC.MaxPendingBytesPerConnection = 64 << 10
+		o.RPC.MaxTimeout = 2 * time.Second
+	})
+	prov := userOn(t, srv, transports["tcp"], "")
+	provide(t, prov, "slow")
+	req := userOn(t, srv, transports["ws"], "")
+	// Asking for 49 days: the provider is given the cap.
+	req.Send(&msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionRequest, ID: 1, Name: "slow", Data: []byte(`1`), TimeoutMs: 1<<32 - 1})
+	v := prov.Expect(fb.TopicRpc, fb.ActionRequest)
+	if v.TimeoutMs() != 2000 {
+		t.Fatalf("provider told timeout %dms, want the 2000ms cap", v.TimeoutMs())
+	}
+	rpcReply(prov, fb.ActionAccept, v.Id(), "")
+	req.Expect(fb.TopicRpc, fb.ActionAccept)
+	request(req, 2, "slow", `2`)
+	request(req, 3, "slow", `3`)
+	request(req, 4, "slow", `4`) // the fourth pending: refused at once
+	if e := expectCode(t, req, fb.TopicRpc, fb.ActionRequestError, protocol.CodeRpcTooManyPending); e.Id() != 4 {
+		t.Fatalf("refused id %d", e.Id())
+	}
+	// The two never accepted time out, and the accepted one at the cap,
+	// freeing room (in whatever order a loaded machine runs the timers).
+	got := map[uint64]protocol.Code{}
+	for i := 0; i < 3; i++ {
+		e := req.Expect(fb.TopicRpc, fb.ActionRequestError)
+		got[e.Id()] = protocol.Code(e.Code())
+	}
+	if got[1] != protocol.CodeRpcResponseTimeout || got[2] != protocol.CodeRpcAcceptTimeout || got[3] != protocol.CodeRpcAcceptTimeout {
+		t.Fatalf("timeouts %v", got)
+	}
+	// Bytes: one request larger than the per-connection byte bound.
+	big := `"` + strings.Repeat("x", 70<<10) + `"`
+	request(req, 5, "slow", big)
+	if e := expectCode(t, req, fb.TopicRpc, fb.ActionRequestError, protocol.CodeRpcTooManyPending); e.Id() != 5 {
+		t.Fatalf("refused id %d", e.Id())
+	}
+	rpcEmpty2(t, srv)
+}

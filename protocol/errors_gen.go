@@ -88,6 +88,8 @@ const (
 	CodeRpcUnknownRequest Code = 65
 	// CodeRpcProviderError: the provider reported an error.
 	CodeRpcProviderError Code = 66
+	// CodeRpcTooManyPending: too many requests pending: wait for answers before sending more.
+	CodeRpcTooManyPending Code = 68
 	// CodeRpcProviderUnreachable: the rpc's providers are on nodes this node cannot reach now.
 	CodeRpcProviderUnreachable Code = 67
 	// CodeInternalError: internal server error.
@@ -137,6 +139,7 @@ var codeTable = map[Code]codeInfo{
 	CodeRpcNotProvided:         {name: "RpcNotProvided", message: "this connection does not provide this rpc", close: false, reconnect: false},
 	CodeRpcUnknownRequest:      {name: "RpcUnknownRequest", message: "no such request is pending for this connection", close: false, reconnect: false},
 	CodeRpcProviderError:       {name: "RpcProviderError", message: "the provider reported an error", close: false, reconnect: false},
+	CodeRpcTooManyPending:      {name: "RpcTooManyPending", message: "too many requests pending: wait for answers before sending more", close: false, reconnect: false},
 	CodeRpcProviderUnreachable: {name: "RpcProviderUnreachable", message: "the rpc's providers are on nodes this node cannot reach now", close: false, reconnect: false},
 	CodeInternalError:          {name: "InternalError", message: "internal server error", close: false, reconnect: true},
 }

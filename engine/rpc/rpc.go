@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,16 @@ type Config struct {
 	Tick time.Duration
 	// Now is the clock; default time.Now. Tests drive deadlines with it.
 	Now func() time.Time
+	// MaxTimeout caps the response and accept timeouts a requester may
+	// ask for. Default 60s.
+	MaxTimeout time.Duration
+	// MaxPending and MaxPendingBytes bound the requests in flight on the
+	// server (count, and bytes of name and data). Defaults 100000 and
+	// 256 MiB.
+	MaxPending, MaxPendingBytes int
+	// MaxPendingPerConn and MaxPendingBytesPerConn bound the requests one
+	// connection has in flight. Defaults 1000 and 16 MiB.
+	MaxPendingPerConn, MaxPendingBytesPerConn int
 	// OnTimeout, when set, is called for every request that fails on a
 	// deadline: accept is true for the accept timeout, false for the
 	// response timeout. It runs under a table lock and must be cheap.
@@ -82,6 +93,7 @@ type Table struct {
 	cfg       Config
 	seq       atomic.Uint64 // last server-side request id
 	live      atomic.Int64  // pending requests
+	liveBytes atomic.Int64  // their sizes
 	providers [shard.Count]providerShard
 	requests  [shard.Count]requestShard
 }
@@ -114,6 +126,21 @@ func New(cfg Config) *Table {
 	if cfg.Tick <= 0 {
 		cfg.Tick = 10 * time.Millisecond
 	}
+	if cfg.MaxTimeout <= 0 {
+		cfg.MaxTimeout = time.Minute
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 100000
+	}
+	if cfg.MaxPendingBytes <= 0 {
+		cfg.MaxPendingBytes = 256 << 20
+	}
+	if cfg.MaxPendingPerConn <= 0 {
+		cfg.MaxPendingPerConn = 1000
+	}
+	if cfg.MaxPendingBytesPerConn <= 0 {
+		cfg.MaxPendingBytesPerConn = 16 << 20
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -138,12 +165,14 @@ type Peer struct {
 	conn     Conn
 	user     string
 	remote   bool                // a provider on another node (see NewRemotePeer)
+	node     bool                // requests relayed from another node (NewNodePeer): no per-connection bounds
 	provides map[string]struct{} // owner-only: Provide, Unprovide, Close
 	mu       struct {
 		sync.Mutex
 		closed bool
 		asked  map[uint64]struct{} // requests assigned to this peer as provider
 		made   map[uint64]struct{} // requests this peer made
+		bytes  int                 // sizes of the requests in made
 	}
 }
 
@@ -164,6 +193,11 @@ func (p *Peer) ID() uint64 { return p.id }
 // reached: the request moves on at once, and fails with
 // RpcProviderUnreachable when that was why no provider was left.
 func NewRemotePeer(conn Conn) *Peer { return &Peer{id: peerIDs.Add(1), conn: conn, remote: true} }
+
+// NewNodePeer returns the requester handle for the requests another node
+// relays here (RequestTo): they count against the server's bounds, not a
+// connection's, since the node that owns them bounds its own clients.
+func NewNodePeer(conn Conn) *Peer { return &Peer{id: peerIDs.Add(1), conn: conn, node: true} }
 
 // Provides reports whether p provides name. Same goroutine rules as
 // Provide.
@@ -195,6 +229,7 @@ type request struct {
 	responseTimeout time.Duration
 	tried           []*Peer
 	target          *Peer // RequestTo: the only provider to ask
+	size            int   // bytes counted against the pending bounds
 	unreachable     bool  // a provider could not be sent the request
 	name            []byte
 	frame           []byte // the Request as providers get it
@@ -322,6 +357,7 @@ func (t *Table) start(p *Peer, c *Call, target *Peer) {
 	if c.Timeout > 0 {
 		r.responseTimeout = c.Timeout
 	}
+	r.responseTimeout = min(r.responseTimeout, t.cfg.MaxTimeout)
 	r.acceptTimeout = min(r.acceptTimeout, r.responseTimeout)
 	m := msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionRequest, ID: r.id, Name: msg.UnsafeString(r.name), Data: c.Data,
 		TimeoutMs: millis(r.responseTimeout), AcceptTimeoutMs: millis(r.acceptTimeout)}
@@ -332,6 +368,7 @@ func (t *Table) start(p *Peer, c *Call, target *Peer) {
 		}
 	}
 	r.frame = msg.Append(r.frame[:0], &m)
+	r.size = len(r.frame)
 
 	sh := &t.requests[r.id&(shard.Count-1)]
 	sh.mu.Lock()
@@ -342,11 +379,25 @@ func (t *Table) start(p *Peer, c *Call, target *Peer) {
 		putRequest(r)
 		return
 	}
+	if limit := t.overLimit(p, r.size); limit != "" {
+		p.mu.Unlock()
+		sh.mu.Unlock()
+		if target != nil {
+			send(p.conn, &msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionReject, ID: c.ID})
+		} else {
+			send(p.conn, &msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionRequestError, ID: c.ID, Name: msg.UnsafeString(c.Name),
+				Code: uint16(protocol.CodeRpcTooManyPending), Reason: "Rpc Request " + string(c.Name) + ": " + protocol.CodeRpcTooManyPending.Message() + " (" + limit + ")"})
+		}
+		putRequest(r)
+		return
+	}
 	if p.mu.made == nil {
 		p.mu.made = make(map[uint64]struct{})
 	}
 	p.mu.made[r.id] = struct{}{}
+	p.mu.bytes += r.size
 	p.mu.Unlock()
+	t.liveBytes.Add(int64(r.size))
 	sh.m[r.id] = r
 	sh.size.Add(1)
 	t.live.Add(1)
@@ -357,6 +408,22 @@ func (t *Table) start(p *Peer, c *Call, target *Peer) {
 	t.noProviderLocked(sh, r, "")
 	sh.mu.Unlock()
 	putRequest(r)
+}
+
+// overLimit names the bound a new request of size bytes from p would
+// pass, or returns "". p.mu is held.
+func (t *Table) overLimit(p *Peer, size int) string {
+	switch {
+	case !p.node && len(p.mu.made) >= t.cfg.MaxPendingPerConn:
+		return "this connection has " + strconv.Itoa(len(p.mu.made)) + " requests pending"
+	case !p.node && p.mu.bytes+size > t.cfg.MaxPendingBytesPerConn:
+		return "this connection's pending requests would exceed " + strconv.Itoa(t.cfg.MaxPendingBytesPerConn) + " bytes"
+	case t.live.Load() >= int64(t.cfg.MaxPending):
+		return "the server has " + strconv.Itoa(t.cfg.MaxPending) + " requests pending"
+	case t.liveBytes.Load()+int64(size) > int64(t.cfg.MaxPendingBytes):
+		return "the server's pending requests would exceed " + strconv.Itoa(t.cfg.MaxPendingBytes) + " bytes"
+	}
+	return ""
 }
 
 // noProviderLocked ends r, for which no provider is left: a relay tells
@@ -708,10 +775,14 @@ func (t *Table) endLocked(sh *requestShard, r *request) {
 	sh.size.Add(-1)
 	sh.wheel.Stop(&r.timer)
 	t.live.Add(-1)
+	t.liveBytes.Add(-int64(r.size))
 	t.unassignLocked(r)
 	q := r.requester
 	q.mu.Lock()
-	delete(q.mu.made, r.id)
+	if _, ok := q.mu.made[r.id]; ok {
+		delete(q.mu.made, r.id)
+		q.mu.bytes -= r.size
+	}
 	q.mu.Unlock()
 }
 

@@ -43,6 +43,7 @@ export const ErrorCode = {
   RpcNotProvided: 64,
   RpcUnknownRequest: 65,
   RpcProviderError: 66,
+  RpcTooManyPending: 68,
   RpcProviderUnreachable: 67,
   InternalError: 99,
 } as const;
@@ -94,6 +95,7 @@ export const ErrorInfo: Record<number, ErrorInfo> = {
   64: { name: "RpcNotProvided", message: "this connection does not provide this rpc", close: false, reconnect: false },
   65: { name: "RpcUnknownRequest", message: "no such request is pending for this connection", close: false, reconnect: false },
   66: { name: "RpcProviderError", message: "the provider reported an error", close: false, reconnect: false },
+  68: { name: "RpcTooManyPending", message: "too many requests pending: wait for answers before sending more", close: false, reconnect: false },
   67: { name: "RpcProviderUnreachable", message: "the rpc's providers are on nodes this node cannot reach now", close: false, reconnect: false },
   99: { name: "InternalError", message: "internal server error", close: false, reconnect: true },
 };
