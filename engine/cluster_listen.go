@@ -407,6 +407,15 @@ func (c *clusterListen) onTell(from string, payload []byte) {
 	k := askKey{id: pid, name: string(v.Name()), pattern: string(v.Path())}
 	c.mu.Lock()
 	p := c.locals[pid]
+	c.mu.Unlock()
+	if p != nil && v.Action() == fb.ActionSubscriptionFound && !p.Allowed(k.name) {
+		// The listener's rules hide this name from it: decline for it.
+		b := []byte(id)
+		b = append(append(append(append(append(b, 0), 'r'), k.pattern...), 0), k.name...)
+		_ = c.n.SendTo(from, c.msgAnswer, b)
+		return
+	}
+	c.mu.Lock()
 	switch v.Action() {
 	case fb.ActionSubscriptionFound:
 		c.asked[k] = from

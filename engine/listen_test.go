@@ -1,8 +1,11 @@
 package engine_test
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/engine"
@@ -187,4 +190,33 @@ func TestListenErrors(t *testing.T) {
 		})
 	}
 	listenEmpty(t, srv)
+}
+
+// Patterns are bounded: one that compiles to a huge program is refused at
+// once, and a connection's patterns are limited by session.maxListens.
+func TestListenPatternBounds(t *testing.T) {
+	srv := enginetest.Start(t, func(o *engine.Options) { o.Session.MaxListens = 3 })
+	c := userOn(t, srv, transports["tcp"], "")
+	start := time.Now()
+	var alt []string
+	for ch := 'a'; ch < 'a'+20; ch++ {
+		alt = append(alt, string(ch)+"{999}")
+	}
+	c.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionListen, ID: 40, Name: strings.Join(alt, "|")}) // 141 bytes, 20,005 instructions
+	if v := expectCode(t, c, fb.TopicEvent, fb.ActionError, protocol.CodeInvalidPattern); !strings.Contains(string(v.Reason()), "instructions") {
+		t.Fatalf("reason %q", v.Reason())
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("refusing the pattern took %s", d)
+	}
+	for i := 0; i < 3; i++ {
+		listenTo(t, c, fmt.Sprintf("p%d/.*", i))
+	}
+	c.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionListen, ID: 41, Name: "p3/.*"})
+	expectCode(t, c, fb.TopicEvent, fb.ActionError, protocol.CodeTooManySubscriptions)
+	// Unlistening makes room again.
+	unlisten := &msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionUnlisten, ID: 42, Name: "p0/.*"}
+	c.Send(unlisten)
+	c.Expect(fb.TopicEvent, fb.ActionAck)
+	listenTo(t, c, "p3/.*")
 }

@@ -167,3 +167,22 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A listener is told only of names its listen rule allows, whatever its
+// pattern's text: ".*" with admin/* denied never hears of admin names.
+func TestValveListenChecksEveryName(t *testing.T) {
+	rules := filepath.Join(t.TempDir(), "rules.yml")
+	must(t, os.WriteFile(rules, []byte(`
+event:
+  "*": { publish: true, subscribe: true, listen: true }
+  "admin/*": { publish: true, subscribe: true, listen: false }
+`), 0o600))
+	srv := enginetest.Start(t, func(o *engine.Options) { o.Valve.Path = rules })
+	prov := userOn(t, srv, transports["tcp"], "prov")
+	listenTo(t, prov, ".*")
+	sub := userOn(t, srv, transports["ws"], "sub")
+	subscribeEvent(t, sub, "admin/launch-codes")
+	subscribeEvent(t, sub, "public/news")
+	expectListen(t, prov, fb.ActionSubscriptionFound, "public/news", ".*")
+	quiet(t, prov)
+}

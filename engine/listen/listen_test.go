@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -405,5 +406,41 @@ func TestConcurrentSubscriptionChurn(t *testing.T) {
 	w.empty()
 	if w.events.Len() != 0 {
 		t.Fatalf("event table holds %d names", w.events.Len())
+	}
+}
+
+// Distinct patterns share one budget of compiled size; identical ones
+// share one compiled copy, and unlistening gives the budget back.
+func TestPatternBudget(t *testing.T) {
+	w := newWorld(t)
+	big := func(i int) string { return fmt.Sprintf("p%d/(a{900}|b{900})", i) } // about 1,800 instructions
+	var peers []*Peer
+	n := 0
+	for ; ; n++ {
+		p := NewPeer(&fakeConn{})
+		if err := w.reg.Listen(p, big(n), nil); err != nil {
+			if !errors.Is(err, ErrTooManyPatterns) {
+				t.Fatalf("pattern %d: %v", n, err)
+			}
+			break
+		}
+		peers = append(peers, p)
+		if n > MaxTotalInsts {
+			t.Fatal("the budget never ran out")
+		}
+	}
+	if n < MaxTotalInsts/MaxPatternInsts {
+		t.Fatalf("budget spent after %d patterns", n)
+	}
+	// The same text again costs nothing.
+	if err := w.reg.Listen(NewPeer(&fakeConn{}), big(0), nil); err != nil {
+		t.Fatal(err)
+	}
+	w.reg.Close(peers[1])
+	if err := w.reg.Listen(NewPeer(&fakeConn{}), big(n), nil); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	if _, _, err := compile("(" + strings.Repeat("x", 10) + "){0,1000}y{1000}z{1000}"); !errors.Is(err, ErrPatternTooLarge) {
+		t.Fatalf("large pattern: %v", err)
 	}
 }

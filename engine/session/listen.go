@@ -2,11 +2,13 @@ package session
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/engine/listen"
 	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/protocol/fb"
+	"github.com/eddy-realtime/eddy/valve"
 )
 
 // eventListen handles Event Listen, Unlisten, ListenAccept and
@@ -29,6 +31,7 @@ func (s *Session) listenOn(v *msg.View, topic fb.Topic, r *listen.Registry, peer
 	}
 	if *peer == nil {
 		*peer = listen.NewPeer(s.c)
+		(*peer).SetAllow(s.listenCheck(topic))
 	}
 	p := *peer
 	switch action {
@@ -44,14 +47,20 @@ func (s *Session) listenOn(v *msg.View, topic fb.Topic, r *listen.Registry, peer
 			s.fail(topic, action, id, pattern, protocol.CodeTooManySubscriptions, "limit "+itoa(int64(s.m.opts.MaxSubscriptions)))
 			return
 		}
+		if !p.Listening(string(pattern)) && s.listens >= s.m.opts.MaxListens {
+			s.fail(topic, action, id, pattern, protocol.CodeTooManySubscriptions, "listen patterns limit "+itoa(int64(s.m.opts.MaxListens)))
+			return
+		}
 		err := r.Listen(p, string(pattern), func() {
 			s.subscriptions++
+			s.listens++
 			s.ack(topic, id)
 		})
 		if err != nil {
 			code, detail := listenCode(err), ""
 			if code == protocol.CodeInvalidPattern {
-				detail = err.Error()
+				// The code's text says the pattern is invalid; add only why.
+				detail = strings.TrimPrefix(strings.TrimPrefix(err.Error(), listen.ErrInvalidPattern.Error()+": "), "listen: ")
 			}
 			s.fail(topic, action, id, pattern, code, detail)
 		}
@@ -61,6 +70,7 @@ func (s *Session) listenOn(v *msg.View, topic fb.Topic, r *listen.Registry, peer
 			return
 		}
 		s.subscriptions--
+		s.listens--
 		s.ack(topic, id)
 	case fb.ActionListenAccept, fb.ActionListenReject:
 		var err error
@@ -75,10 +85,36 @@ func (s *Session) listenOn(v *msg.View, topic fb.Topic, r *listen.Registry, peer
 	}
 }
 
+// listenCheck returns the check each name matching one of the session's
+// patterns passes before the session is told of it: the listen rule for
+// that name. A pattern is checked as text when it is registered, but a
+// pattern such as ".*" matches names its text does not show, so every
+// name is checked too. A rule that reads records cannot be decided under
+// the registry's locks and denies.
+func (s *Session) listenCheck(topic fb.Topic) func(name string) bool {
+	// Its own copy: the check runs on other goroutines. (User decodes its
+	// data once, safely from any goroutine.)
+	user := &valve.User{ID: s.vuser.ID, Authenticated: s.vuser.Authenticated, Data: s.vuser.Data}
+	tname := topicNames[topic]
+	return func(name string) bool {
+		rules := s.m.rules()
+		if rules == nil {
+			return true
+		}
+		if rules.Needs(tname, "listen", name).Records {
+			return false
+		}
+		req := valve.Request{Topic: tname, Action: "listen", Name: name, User: user}
+		return rules.Check(&req, nil).Allow
+	}
+}
+
 func listenCode(err error) protocol.Code {
 	switch {
-	case errors.Is(err, listen.ErrInvalidPattern):
+	case errors.Is(err, listen.ErrInvalidPattern), errors.Is(err, listen.ErrPatternTooLarge):
 		return protocol.CodeInvalidPattern
+	case errors.Is(err, listen.ErrTooManyPatterns):
+		return protocol.CodeTooManySubscriptions
 	case errors.Is(err, listen.ErrAlreadyListening):
 		return protocol.CodeAlreadyListening
 	case errors.Is(err, listen.ErrNotListening):

@@ -17,6 +17,9 @@ type Options struct {
 	// MaxSubscriptions bounds subscriptions per connection, over all topics.
 	// Default 10000.
 	MaxSubscriptions int `yaml:"maxSubscriptions"`
+	// MaxListens bounds the listen patterns of one connection, events and
+	// records together (they count as subscriptions too). Default 100.
+	MaxListens int `yaml:"maxListens"`
 	// MaxConnections bounds concurrent connections. Default 100000.
 	MaxConnections int `yaml:"maxConnections"`
 	// MaxMessageRate bounds inbound messages per second per connection;
@@ -43,6 +46,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.MaxSubscriptions <= 0 {
 		o.MaxSubscriptions = 10000
+	}
+	if o.MaxListens <= 0 {
+		o.MaxListens = 100
 	}
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = 100000

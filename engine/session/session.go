@@ -174,6 +174,7 @@ type Session struct {
 	presencePeer   *presence.Peer
 	eventListener  *listen.Peer
 	recordListener *listen.Peer
+	listens        int // listen patterns, both topics
 	// records are the records this connection reads (subscribed), each
 	// true when a versioned write of it was refused (VersionExists,
 	// InvalidVersion) and it has not read the record since: its later
