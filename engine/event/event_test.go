@@ -3,6 +3,7 @@ package event
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -80,5 +81,56 @@ func TestNoLeakAfterManyCycles(t *testing.T) {
 	wg.Wait()
 	if tb.Len() != 0 {
 		t.Fatalf("%d names left after all subscribers left", tb.Len())
+	}
+}
+
+type tally struct{ n atomic.Int64 }
+
+func (c *tally) Deliver([]byte) { c.n.Add(1) }
+
+// Publishing while many subscribers come and go on the same name: every
+// subscriber that stays gets every event exactly once, through growth and
+// compaction of the name's set.
+func TestPublishDuringChurn(t *testing.T) {
+	tb := New()
+	stay := make([]*tally, 50)
+	for i := range stay {
+		stay[i] = &tally{}
+		tb.Subscribe("lobby", stay[i])
+	}
+	const events = 2000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		churn := make([]*tally, 500)
+		for i := range churn {
+			churn[i] = &tally{}
+		}
+		for round := 0; round < 20; round++ {
+			for _, c := range churn {
+				tb.Subscribe("lobby", c)
+			}
+			for _, c := range churn {
+				tb.Unsubscribe("lobby", c)
+			}
+		}
+	}()
+	for i := 0; i < events; i++ {
+		tb.Publish([]byte("lobby"), []byte("x"), nil)
+	}
+	<-done
+	for i, s := range stay {
+		if got := s.n.Load(); got != events {
+			t.Fatalf("subscriber %d got %d of %d", i, got, events)
+		}
+	}
+	if n := tb.Count("lobby"); n != len(stay) {
+		t.Fatalf("count %d", n)
+	}
+	for _, s := range stay {
+		tb.Unsubscribe("lobby", s)
+	}
+	if tb.Len() != 0 {
+		t.Fatal("name left behind")
 	}
 }
