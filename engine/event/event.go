@@ -4,7 +4,7 @@
 // The table has shard.Count shards, each a map from name to a subscriber
 // set guarded by its own RWMutex. A publish takes the shard's read lock
 // only long enough to find the name's set, then delivers without any lock
-// (set.go), so concurrent publishers on different loops never wait for each
+// (engine/internal/subset), so concurrent publishers on different loops never wait for each
 // other and subscribe/unsubscribe never block a fan-out in progress.
 // Subscribing and unsubscribing cost O(1) amortised whatever the number of
 // subscribers of the name (a copy-on-write list cost O(n) each: 100,000
@@ -32,6 +32,7 @@ import (
 	"sync"
 
 	"github.com/eddy-realtime/eddy/engine/internal/shard"
+	"github.com/eddy-realtime/eddy/engine/internal/subset"
 )
 
 // Subscriber receives published payloads. Deliver is called from the
@@ -63,14 +64,14 @@ func (t *Table) SetBus(b Bus) { t.bus = b }
 
 type tableShard struct {
 	mu    sync.RWMutex
-	names map[string]*set
+	names map[string]*subset.Set[Subscriber]
 }
 
 // New returns an empty table.
 func New() *Table {
 	t := &Table{}
 	for i := range t.shards {
-		t.shards[i].names = make(map[string]*set)
+		t.shards[i].names = make(map[string]*subset.Set[Subscriber])
 	}
 	return t
 }
@@ -84,13 +85,13 @@ func (t *Table) Subscribe(name string, s Subscriber) (added, first bool) {
 	defer sh.mu.Unlock()
 	subs := sh.names[name]
 	if subs == nil {
-		sh.names[name] = newSet(s)
+		sh.names[name] = subset.New[Subscriber](s)
 		if t.bus != nil {
 			t.bus.Interest(name, true)
 		}
 		return true, true
 	}
-	return subs.add(s), false
+	return subs.Add(s), false
 }
 
 // Unsubscribe removes s from name. It reports whether s was subscribed and
@@ -100,10 +101,10 @@ func (t *Table) Unsubscribe(name string, s Subscriber) (removed, last bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	subs := sh.names[name]
-	if subs == nil || !subs.remove(s) {
+	if subs == nil || !subs.Remove(s) {
 		return false, false
 	}
-	if subs.live == 0 {
+	if subs.Len() == 0 {
 		delete(sh.names, name)
 		if t.bus != nil {
 			t.bus.Interest(name, false)
@@ -123,7 +124,15 @@ func (t *Table) Publish(name []byte, payload []byte, except Subscriber) int {
 	if subs == nil {
 		return 0
 	}
-	return subs.publish(payload, except)
+	v := subs.View()
+	d := 0
+	for i := 0; i < v.Len(); i++ {
+		if s, ok := v.At(i); ok && s != except {
+			s.Deliver(payload)
+			d++
+		}
+	}
+	return d
 }
 
 // Emit publishes an event emitted on this node: Publish, then the bus
@@ -142,7 +151,7 @@ func (t *Table) Count(name string) int {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	if subs := sh.names[name]; subs != nil {
-		return subs.live
+		return subs.Len()
 	}
 	return 0
 }

@@ -20,8 +20,9 @@
 //
 // Users live in shard.Count shards (map user → entry with its connection
 // count and the peers subscribed to that user), each behind its own mutex.
-// Peers subscribed to everyone are kept in one copy-on-write list read
-// without a lock. A peer subscribed to everyone is not kept in any user's
+// Peers subscribed to everyone are kept in one set (engine/internal/
+// subset: O(1) add and remove at any size) read without a lock; each
+// user's subscribers are a set too. A peer subscribed to everyone is not kept in any user's
 // list, so it gets each notification once.
 //
 // # Concurrency
@@ -58,6 +59,7 @@ import (
 
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/engine/internal/shard"
+	"github.com/eddy-realtime/eddy/engine/internal/subset"
 	"github.com/eddy-realtime/eddy/protocol/fb"
 )
 
@@ -72,8 +74,9 @@ type Table struct {
 	route sync.RWMutex // shared: notifying; exclusive: a peer switching routes
 	users [shard.Count]userShard
 	all   struct {
-		mu   sync.Mutex
-		list atomic.Pointer[[]*Peer] // copy-on-write under mu
+		mu  sync.Mutex         // serialises changes
+		set *subset.Set[*Peer] // read without a lock
+		n   atomic.Int64       // members
 	}
 }
 
@@ -83,10 +86,12 @@ type userShard struct {
 }
 
 type entry struct {
-	conns  int     // open connections of the user on this node
-	remote int     // other nodes with connections of the user
-	subs   []*Peer // peers subscribed to this user (and not to everyone)
+	conns  int                // open connections of the user on this node
+	remote int                // other nodes with connections of the user
+	subs   *subset.Set[*Peer] // peers subscribed to this user (and not to everyone); nil when none
 }
+
+func (e *entry) watched() bool { return e.subs != nil }
 
 func (e *entry) online() bool { return e.conns > 0 || e.remote > 0 }
 
@@ -134,7 +139,7 @@ func (t *Table) Remote(user string, on bool) {
 	case !now && was:
 		t.notifyLocked(e, user, fb.ActionLeave)
 	}
-	if !e.online() && len(e.subs) == 0 {
+	if !e.online() && !e.watched() {
 		delete(sh.m, user)
 	}
 }
@@ -142,6 +147,7 @@ func (t *Table) Remote(user string, on bool) {
 // New returns an empty table.
 func New() *Table {
 	t := &Table{}
+	t.all.set = subset.Empty[*Peer]()
 	for i := range t.users {
 		t.users[i].m = make(map[string]*entry)
 	}
@@ -218,7 +224,7 @@ func (t *Table) leave(p *Peer) {
 			if t.bus != nil {
 				t.bus.Local(p.user, false)
 			}
-			if !e.online() && len(e.subs) == 0 {
+			if !e.online() && !e.watched() {
 				delete(sh.m, p.user)
 			}
 		}
@@ -229,22 +235,20 @@ func (t *Table) leave(p *Peer) {
 // notifyLocked sends Join or Leave for user to everyone subscribed, except
 // connections of user itself.
 func (t *Table) notifyLocked(e *entry, user string, action fb.Action) {
-	everyone := t.all.list.Load()
-	if len(e.subs) == 0 && (everyone == nil || len(*everyone) == 0) {
+	if !e.watched() && t.all.n.Load() == 0 {
 		return
 	}
 	bp := bufs.Get().(*[]byte)
 	*bp = msg.Append((*bp)[:0], &msg.Msg{Topic: fb.TopicPresence, Action: action, User: user})
-	if everyone != nil {
-		for _, p := range *everyone {
-			if p.user != user {
+	for _, set := range [2]*subset.Set[*Peer]{t.all.set, e.subs} {
+		if set == nil {
+			continue
+		}
+		v := set.View()
+		for i := 0; i < v.Len(); i++ {
+			if p, ok := v.At(i); ok && p.user != user {
 				_ = p.conn.Send(*bp)
 			}
-		}
-	}
-	for _, p := range e.subs {
-		if p.user != user {
-			_ = p.conn.Send(*bp)
 		}
 	}
 	bufs.Put(bp)
@@ -264,14 +268,8 @@ func (t *Table) SubscribeAll(p *Peer) bool {
 		defer t.route.Unlock()
 	}
 	t.all.mu.Lock()
-	old := t.all.list.Load()
-	var next []*Peer
-	if old != nil {
-		next = make([]*Peer, len(*old), len(*old)+1)
-		copy(next, *old)
-	}
-	next = append(next, p)
-	t.all.list.Store(&next)
+	t.all.set.Add(p)
+	t.all.n.Add(1)
 	t.all.mu.Unlock()
 	for user := range p.users {
 		t.removeSub(user, p)
@@ -300,17 +298,8 @@ func (t *Table) UnsubscribeAll(p *Peer) bool {
 func (t *Table) removeEveryone(p *Peer) {
 	p.all = false
 	t.all.mu.Lock()
-	old := *t.all.list.Load()
-	next := make([]*Peer, 0, len(old))
-	for _, x := range old {
-		if x != p {
-			next = append(next, x)
-		}
-	}
-	if len(next) == 0 {
-		t.all.list.Store(nil)
-	} else {
-		t.all.list.Store(&next)
+	if t.all.set.Remove(p) {
+		t.all.n.Add(-1)
 	}
 	t.all.mu.Unlock()
 }
@@ -352,7 +341,11 @@ func (t *Table) addSub(user string, p *Peer) {
 		e = &entry{}
 		sh.m[user] = e
 	}
-	e.subs = append(e.subs, p)
+	if e.subs == nil {
+		e.subs = subset.New(p)
+	} else {
+		e.subs.Add(p)
+	}
 	sh.mu.Unlock()
 }
 
@@ -364,10 +357,10 @@ func (t *Table) removeSub(user string, p *Peer) {
 	if e == nil {
 		return
 	}
-	if i := slices.Index(e.subs, p); i >= 0 {
-		e.subs = slices.Delete(e.subs, i, i+1)
+	if e.subs != nil && e.subs.Remove(p) && e.subs.Len() == 0 {
+		e.subs = nil
 	}
-	if !e.online() && len(e.subs) == 0 {
+	if !e.online() && !e.watched() {
 		delete(sh.m, user)
 	}
 }
@@ -433,8 +426,6 @@ func (t *Table) Stats() Stats {
 		}
 		sh.mu.Unlock()
 	}
-	if l := t.all.list.Load(); l != nil {
-		s.Everyone = len(*l)
-	}
+	s.Everyone = int(t.all.n.Load())
 	return s
 }

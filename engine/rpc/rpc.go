@@ -12,6 +12,7 @@ import (
 
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/engine/internal/shard"
+	"github.com/eddy-realtime/eddy/engine/internal/subset"
 	"github.com/eddy-realtime/eddy/engine/internal/timewheel"
 	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/protocol/fb"
@@ -104,8 +105,8 @@ type providerShard struct {
 }
 
 type providers struct {
-	list []*Peer       // copy-on-write under the shard's lock
-	next atomic.Uint32 // round-robin cursor
+	set  *subset.Set[*Peer] // changed under the shard's lock, read without
+	next atomic.Uint32      // round-robin cursor
 }
 
 type requestShard struct {
@@ -279,14 +280,11 @@ func (t *Table) Provide(p *Peer, name string) error {
 	p.provides[name] = struct{}{}
 	sh := &t.providers[shard.Index(name)]
 	sh.mu.Lock()
-	ps := sh.names[name]
-	if ps == nil {
-		ps = &providers{}
-		sh.names[name] = ps
+	if ps := sh.names[name]; ps == nil {
+		sh.names[name] = &providers{set: subset.New(p)}
+	} else {
+		ps.set.Add(p)
 	}
-	next := make([]*Peer, len(ps.list), len(ps.list)+1)
-	copy(next, ps.list)
-	ps.list = append(next, p)
 	sh.mu.Unlock()
 	if t.bus != nil && !p.remote {
 		t.bus.Provided(p, name, true)
@@ -313,21 +311,8 @@ func (t *Table) removeProvider(name string, p *Peer) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	ps := sh.names[name]
-	if ps == nil {
-		return
-	}
-	for i, x := range ps.list {
-		if x != p {
-			continue
-		}
-		if len(ps.list) == 1 {
-			delete(sh.names, name)
-			return
-		}
-		next := make([]*Peer, 0, len(ps.list)-1)
-		next = append(next, ps.list[:i]...)
-		ps.list = append(next, ps.list[i+1:]...)
-		return
+	if ps != nil && ps.set.Remove(p) && ps.set.Len() == 0 {
+		delete(sh.names, name)
 	}
 }
 
@@ -714,12 +699,12 @@ func (t *Table) choose(r *request) *Peer {
 	sh := &t.providers[shard.Index(r.name)]
 	sh.mu.RLock()
 	ps := sh.names[string(r.name)]
-	var list []*Peer
-	if ps != nil {
-		list = ps.list
-	}
 	sh.mu.RUnlock()
-	n := len(list)
+	if ps == nil {
+		return nil
+	}
+	list := ps.set.View()
+	n := list.Len()
 	if n == 0 {
 		return nil
 	}
@@ -731,9 +716,9 @@ func (t *Table) choose(r *request) *Peer {
 	}
 	var remote, self *Peer
 	for i := 0; i < n; i++ {
-		p := list[(start+i)%n]
+		p, ok := list.At((start + i) % n)
 		switch {
-		case r.hasTried(p):
+		case !ok, r.hasTried(p):
 		case p == r.requester:
 			self = p
 		case p.remote:
@@ -834,7 +819,7 @@ func (t *Table) Stats() Stats {
 		sh.mu.RLock()
 		s.Names += len(sh.names)
 		for _, ps := range sh.names {
-			s.Providers += len(ps.list)
+			s.Providers += ps.set.Len()
 		}
 		sh.mu.RUnlock()
 	}

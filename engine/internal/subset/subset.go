@@ -1,9 +1,11 @@
-package event
+// Package subset is a set of subscribers of one name with O(1) amortised
+// add and remove at any size, iterated without a lock or an allocation.
+package subset
 
 import "sync/atomic"
 
-// set is one name's subscribers: subscribe and unsubscribe in O(1)
-// amortised at any size, publish without a lock or an allocation.
+// Set is one name's subscribers: add and remove in O(1) amortised at any
+// size, Each without a lock or an allocation.
 //
 // Subscribers live in slots of an array that publishers read through
 // atomic loads: a publisher loads the array, then its high-water mark,
@@ -15,36 +17,46 @@ import "sync/atomic"
 // one; either way publishers already reading the old array finish on it
 // unchanged. A publish concurrent with a subscribe or unsubscribe may or
 // may not reach that subscriber, never twice, and reaches every other.
-type set struct {
-	arr atomic.Pointer[slots]
+type Set[T comparable] struct {
+	arr atomic.Pointer[slots[T]]
 
 	// Written under the shard's write lock only.
-	index map[Subscriber]int // slot of each subscriber; nil while small
-	free  []int              // emptied slots below the mark
+	index map[T]int // slot of each subscriber; nil while small
+	free  []int     // emptied slots below the mark
 	live  int
 }
 
-type slots struct {
-	v []atomic.Pointer[slot]
+type slots[T comparable] struct {
+	v []atomic.Pointer[slot[T]]
 	n atomic.Int64 // high-water mark: slots at or above it were never filled
 }
 
-type slot struct{ s Subscriber }
+type slot[T comparable] struct{ s T }
 
 // smallSet is the size below which a set finds subscribers by scanning
 // its slots instead of keeping an index.
 const smallSet = 8
 
-func newSet(s Subscriber) *set {
-	st := &set{}
-	a := &slots{v: make([]atomic.Pointer[slot], 2)}
-	st.arr.Store(a)
-	st.add(s)
+// New returns a set holding s.
+func New[T comparable](s T) *Set[T] {
+	st := Empty[T]()
+	st.Add(s)
 	return st
 }
 
+// Empty returns an empty set.
+func Empty[T comparable]() *Set[T] {
+	st := &Set[T]{}
+	st.arr.Store(&slots[T]{v: make([]atomic.Pointer[slot[T]], 2)})
+	return st
+}
+
+// Len returns the number of members. Call it where Add and Remove are
+// excluded (under the owner's lock).
+func (st *Set[T]) Len() int { return st.live }
+
 // find returns s's slot, or -1.
-func (st *set) find(s Subscriber) int {
+func (st *Set[T]) find(s T) int {
 	if st.index != nil {
 		if i, ok := st.index[s]; ok {
 			return i
@@ -60,8 +72,9 @@ func (st *set) find(s Subscriber) int {
 	return -1
 }
 
-// add adds s, reporting false when it was there already.
-func (st *set) add(s Subscriber) bool {
+// Add adds s, reporting false when it was there already. Add and Remove
+// must be serialised by the caller; Each may run concurrently with them.
+func (st *Set[T]) Add(s T) bool {
 	if st.find(s) >= 0 {
 		return false
 	}
@@ -70,14 +83,14 @@ func (st *set) add(s Subscriber) bool {
 	if k := len(st.free); k > 0 {
 		i = st.free[k-1]
 		st.free = st.free[:k-1]
-		a.v[i].Store(&slot{s: s})
+		a.v[i].Store(&slot[T]{s: s})
 	} else {
 		n := int(a.n.Load())
 		if n == len(a.v) {
 			a = st.grow(a, 2*len(a.v))
 		}
 		i = n
-		a.v[i].Store(&slot{s: s})
+		a.v[i].Store(&slot[T]{s: s})
 		a.n.Store(int64(n + 1))
 	}
 	st.live++
@@ -89,8 +102,8 @@ func (st *set) add(s Subscriber) bool {
 	return true
 }
 
-// remove removes s, reporting false when it was not there.
-func (st *set) remove(s Subscriber) bool {
+// Remove removes s, reporting false when it was not there.
+func (st *Set[T]) Remove(s T) bool {
 	i := st.find(s)
 	if i < 0 {
 		return false
@@ -109,9 +122,9 @@ func (st *set) remove(s Subscriber) bool {
 }
 
 // grow copies a into a new array of size slots and installs it.
-func (st *set) grow(a *slots, size int) *slots {
+func (st *Set[T]) grow(a *slots[T], size int) *slots[T] {
 	n := int(a.n.Load())
-	b := &slots{v: make([]atomic.Pointer[slot], size)}
+	b := &slots[T]{v: make([]atomic.Pointer[slot[T]], size)}
 	for i := 0; i < n; i++ {
 		b.v[i].Store(a.v[i].Load())
 	}
@@ -122,8 +135,8 @@ func (st *set) grow(a *slots, size int) *slots {
 
 // compact moves the live subscribers into a fresh array with room to
 // grow, dropping the emptied slots.
-func (st *set) compact(a *slots) {
-	b := &slots{v: make([]atomic.Pointer[slot], max(2*st.live, 2))}
+func (st *Set[T]) compact(a *slots[T]) {
+	b := &slots[T]{v: make([]atomic.Pointer[slot[T]], max(2*st.live, 2))}
 	k := 0
 	for i, n := 0, int(a.n.Load()); i < n; i++ {
 		if e := a.v[i].Load(); e != nil {
@@ -143,8 +156,8 @@ func (st *set) compact(a *slots) {
 	}
 }
 
-func (st *set) reindex(a *slots) {
-	st.index = make(map[Subscriber]int, st.live)
+func (st *Set[T]) reindex(a *slots[T]) {
+	st.index = make(map[T]int, st.live)
 	for i, n := 0, int(a.n.Load()); i < n; i++ {
 		if e := a.v[i].Load(); e != nil {
 			st.index[e.s] = i
@@ -152,18 +165,39 @@ func (st *set) reindex(a *slots) {
 	}
 }
 
-// publish delivers payload to every subscriber but except.
-func (st *set) publish(payload []byte, except Subscriber) int {
+// Each calls fn for every member until fn returns false. It takes no
+// lock: a member added or removed meanwhile may or may not be seen, never
+// twice, and every other member is seen once.
+func (st *Set[T]) Each(fn func(s T) bool) {
 	a := st.arr.Load()
 	n := int(a.n.Load())
-	d := 0
 	for i := 0; i < n; i++ {
-		e := a.v[i].Load()
-		if e == nil || e.s == except {
-			continue
+		if e := a.v[i].Load(); e != nil && !fn(e.s) {
+			return
 		}
-		e.s.Deliver(payload)
-		d++
 	}
-	return d
+}
+
+// View is a moment's reading of a set, for loops on hot paths: At(i) for
+// i below Len returns each member once (ok false for an emptied slot).
+type View[T comparable] struct {
+	a *slots[T]
+	n int
+}
+
+// View reads the set without a lock, with Each's guarantees.
+func (st *Set[T]) View() View[T] {
+	a := st.arr.Load()
+	return View[T]{a: a, n: int(a.n.Load())}
+}
+
+// Len returns the number of slots to visit.
+func (v View[T]) Len() int { return v.n }
+
+// At returns slot i's member.
+func (v View[T]) At(i int) (s T, ok bool) {
+	if e := v.a.v[i].Load(); e != nil {
+		return e.s, true
+	}
+	return s, false
 }
