@@ -75,10 +75,11 @@ func (o *Options) EnsureDefaults() {
 
 // Health is what GET /health reports.
 type Health struct {
-	Status      string // "starting", "serving" or "draining"
+	Status      string // "starting", "serving", "draining" or "failed"
 	Serving     bool   // 200 when true, 503 otherwise
 	Release     string
 	Connections int
+	Error       string // why the server failed ("" unless Status is "failed")
 }
 
 // Listener is told when a watched event name gains its first subscriber
@@ -165,6 +166,24 @@ func New(cfg Config) *API {
 	return a
 }
 
+// Time bounds of every HTTP connection (see Server).
+const (
+	// ReadHeaderTimeout bounds the time from accept, or from the end of the
+	// previous request, to a complete request header.
+	ReadHeaderTimeout = 10 * time.Second
+	// ReadTimeout bounds reading a whole request, body included. An event
+	// stream lifts it once its request is read.
+	ReadTimeout = 30 * time.Second
+	// IdleTimeout closes a keep-alive connection with no request for this long.
+	IdleTimeout = 60 * time.Second
+)
+
+// Server returns an http.Server serving the API whose connections are all
+// bounded in time: ReadHeaderTimeout, ReadTimeout and IdleTimeout.
+func (a *API) Server() *http.Server {
+	return &http.Server{Handler: a, ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout, IdleTimeout: IdleTimeout}
+}
+
 // Run expires the histories of names no stream has watched for
 // SSERetention, until ctx ends or Drain is called. Run it on one goroutine.
 func (a *API) Run(ctx context.Context) { a.hub.Run(ctx) }
@@ -230,11 +249,15 @@ func (a *API) health(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	body := map[string]any{
 		"status":      h.Status,
 		"release":     h.Release,
 		"connections": h.Connections,
-	})
+	}
+	if h.Error != "" {
+		body["error"] = h.Error
+	}
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 func methodNotAllowed(allow string) http.HandlerFunc {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/eddy-realtime/eddy/codec/bufpool"
 	"github.com/eddy-realtime/eddy/codec/frame"
@@ -49,6 +50,8 @@ type Conn struct {
 	parser   ws.Parser
 	opened   bool
 	gone     bool
+	admitted bool        // counted against Options.MaxSockets
+	upgrade  *time.Timer // a WebSocket's upgrade deadline
 
 	mu struct {
 		sync.Mutex
@@ -65,6 +68,9 @@ type Conn struct {
 // NewConn is called by a back-end for every accepted socket.
 func NewConn(srv *Server, kind Kind, t Transport) *Conn {
 	c := &Conn{t: t, srv: srv, kind: kind}
+	if kind != HTTP { // an HTTP request's socket is counted by Server.Listen
+		c.admitted = srv.admit()
+	}
 	return c
 }
 

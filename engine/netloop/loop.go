@@ -2,6 +2,7 @@ package netloop
 
 import (
 	"errors"
+	"time"
 
 	"github.com/eddy-realtime/eddy/codec/bufpool"
 	"github.com/eddy-realtime/eddy/codec/frame"
@@ -10,11 +11,46 @@ import (
 )
 
 // Open is called by the back-end on the loop right after NewConn. For TCP
-// and HTTP it opens the session at once; a WebSocket waits for its upgrade.
+// and HTTP it opens the session at once; a WebSocket waits for its upgrade,
+// at most Options.UpgradeTimeout. A socket past Options.MaxSockets is
+// refused here: the back-end's Flush writes the refusal and closes it.
 func (c *Conn) Open() {
-	if c.kind != WebSocket {
+	if c.kind == HTTP {
 		c.open()
+		return
 	}
+	if !c.admitted {
+		if c.kind == TCP {
+			c.CloseWith(protocol.CodeTooManyConnections, "the server has reached its connection limit")
+		} else {
+			c.refuseHTTP(503, "the server has reached its connection limit")
+		}
+		return
+	}
+	if c.kind == TCP {
+		c.open()
+		return
+	}
+	c.upgrade = time.AfterFunc(c.srv.Options.UpgradeTimeout, func() {
+		_ = c.Post(func() {
+			if !c.upgraded && !c.closing.Load() {
+				if c.srv.Stats != nil {
+					c.srv.Stats.UpgradeTimeout()
+				}
+				c.refuseHTTP(408, "no WebSocket upgrade request within the handshake timeout")
+			}
+		})
+	})
+}
+
+// refuseHTTP answers a WebSocket socket that has not upgraded with an HTTP
+// error and closes it after the next flush. Loop goroutine only.
+func (c *Conn) refuseHTTP(status int, reason string) {
+	c.closing.Store(true)
+	c.mu.Lock()
+	c.mu.buf = ws.AppendHTTPError(c.mu.buf[:0], status, reason)
+	c.mu.shutdown = true
+	c.mu.Unlock()
 }
 
 func (c *Conn) open() {
@@ -89,6 +125,9 @@ func (c *Conn) feedWS(buf []byte) int {
 			return 0
 		}
 		n = m
+		if c.upgrade != nil {
+			c.upgrade.Stop()
+		}
 		deflate := req.Deflate && !c.srv.Options.DisableDeflate
 		c.mu.Lock()
 		c.mu.buf = ws.AppendResponse(c.mu.buf, req, deflate)
@@ -207,6 +246,13 @@ func (c *Conn) Closed(err error) {
 	c.mu.closed = true
 	c.mu.buf, c.mu.spare, c.mu.tasks = nil, nil, nil
 	c.mu.Unlock()
+	if c.upgrade != nil {
+		c.upgrade.Stop()
+	}
+	if c.admitted {
+		c.admitted = false
+		c.srv.release()
+	}
 	if c.opened {
 		c.srv.Handler.OnClose(c, err)
 	}
