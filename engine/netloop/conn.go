@@ -62,6 +62,11 @@ type Conn struct {
 		scheduled bool // a flush is coming: no need to wake the loop
 		shutdown  bool // close the transport after the next flush
 		closed    bool
+		// pong is the payload of the last ping not answered yet: pings
+		// that arrive before the next flush are answered with one pong
+		// (RFC 6455 5.5.3), which counts against MaxQueue.
+		pong    []byte
+		pongDue bool
 	}
 }
 
@@ -141,17 +146,6 @@ func (c *Conn) sendCompressed(payload []byte) error {
 	c.mu.sent++
 	c.scheduleLocked()
 	return nil
-}
-
-// sendRaw queues bytes that are already framed (WebSocket control frames).
-func (c *Conn) sendRaw(b []byte) {
-	c.mu.Lock()
-	if c.mu.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.mu.buf = append(c.mu.buf, b...)
-	c.scheduleLocked()
 }
 
 // scheduleLocked releases the lock and wakes the loop unless a flush is

@@ -160,7 +160,10 @@ func (c *Conn) feedWS(buf []byte) int {
 			c.closeWS(1003, "eddy speaks binary messages only")
 			return len(buf)
 		case ws.OpPing:
-			c.sendRaw(ws.AppendFrame(nil, ws.OpPong, f.Payload, false, nil))
+			c.mu.Lock()
+			c.mu.pong = append(c.mu.pong[:0], f.Payload...)
+			c.mu.pongDue = true
+			c.mu.Unlock() // the Flush after Feed sends it
 		case ws.OpClose:
 			code := f.CloseCode
 			if code == 0 {
@@ -204,6 +207,15 @@ func (c *Conn) Flush() {
 		}
 	}
 	buf := c.mu.buf
+	overflow := false
+	if c.mu.pongDue {
+		c.mu.pongDue = false
+		if len(buf)+len(c.mu.pong)+2+int(c.backlog.Load()) > c.srv.Options.MaxQueue {
+			overflow = true
+		} else {
+			buf = ws.AppendFrame(buf, ws.OpPong, c.mu.pong, false, nil)
+		}
+	}
 	c.mu.buf = c.mu.spare[:0]
 	c.mu.spare = nil
 	c.mu.scheduled = false
@@ -232,6 +244,14 @@ func (c *Conn) Flush() {
 	}
 	if shutdown {
 		c.t.Close()
+	} else if overflow {
+		// A peer that pings and does not read: the pong does not fit.
+		if c.srv.Stats != nil {
+			c.srv.Stats.SlowConsumer(c.srv.Options.SlowPolicy == Drop)
+		}
+		if c.srv.Options.SlowPolicy != Drop {
+			c.CloseWith(protocol.CodeSlowConsumer, "outbound queue exceeded its limit")
+		}
 	}
 }
 
