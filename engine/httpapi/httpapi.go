@@ -166,22 +166,14 @@ func New(cfg Config) *API {
 	return a
 }
 
-// Time bounds of every HTTP connection (see Server).
-const (
-	// ReadHeaderTimeout bounds the time from accept, or from the end of the
-	// previous request, to a complete request header.
-	ReadHeaderTimeout = 10 * time.Second
-	// ReadTimeout bounds reading a whole request, body included. An event
-	// stream lifts it once its request is read.
-	ReadTimeout = 30 * time.Second
-	// IdleTimeout closes a keep-alive connection with no request for this long.
-	IdleTimeout = 60 * time.Second
-)
-
 // Server returns an http.Server serving the API whose connections are all
-// bounded in time: ReadHeaderTimeout, ReadTimeout and IdleTimeout.
+// bounded in time by Options.Timeout (http.timeout): a request's header and
+// its whole body must arrive within it (an event stream lifts the bound once
+// its request is read), and a keep-alive connection with no request for six
+// times as long is closed.
 func (a *API) Server() *http.Server {
-	return &http.Server{Handler: a, ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout, IdleTimeout: IdleTimeout}
+	t := a.opts.Timeout
+	return &http.Server{Handler: a, ReadHeaderTimeout: t, ReadTimeout: t, IdleTimeout: 6 * t}
 }
 
 // Run expires the histories of names no stream has watched for
