@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -562,5 +563,29 @@ func TestPlain8MatchesTable(t *testing.T) {
 			}
 		}
 		check(w)
+	}
+}
+
+// A far index is refused before its padding is written: the work and the
+// memory are bounded by SetMax's limit, not by the index.
+func TestSetMaxBoundsPadding(t *testing.T) {
+	path := strings.Repeat("[1000000]", 100)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	out, err := SetMax(nil, []byte(`{}`), path, []byte(`1`), 1<<20)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("SetMax = %d bytes, %v; want ErrTooLarge", len(out), err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Fatalf("SetMax allocated %d bytes before refusing", grew)
+	}
+	// Under the limit, a deep far index still works.
+	out, err = SetMax(nil, []byte(`{}`), "a[200000]", []byte(`1`), 1<<20)
+	if err != nil || len(out) < 1000000 {
+		t.Fatalf("SetMax under the limit: %d bytes, %v", len(out), err)
+	}
+	if _, err = SetMax(nil, []byte(`{}`), "a[200000][200000]", []byte(`1`), 1<<20); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("two levels of padding past the limit: %v", err)
 	}
 }

@@ -94,12 +94,9 @@ func (t *Table) Apply(e *Entry, w *Write, scratch []byte) (int64, []byte, error)
 	if w.Expect >= 0 && w.Expect != e.version {
 		return 0, scratch, ErrChanged
 	}
-	doc, err := Preview(cur, w)
+	doc, err := t.Preview(cur, w)
 	if err != nil {
 		return 0, scratch, err
-	}
-	if len(doc) > t.maxDoc {
-		return 0, scratch, &Error{Code: protocol.CodeInvalidData, Detail: fmt.Sprintf("the document would be %d bytes; the limit is %d", len(doc), t.maxDoc)}
 	}
 	if w.Check != nil {
 		if err := w.Check(cur, doc, e.exists); err != nil {
@@ -137,8 +134,12 @@ func (t *Table) Apply(e *Entry, w *Write, scratch []byte) (int64, []byte, error)
 	return version, scratch, nil
 }
 
-// Preview returns the document w would produce from cur, without applying it.
-func Preview(cur []byte, w *Write) ([]byte, error) {
+// Preview returns the document w would produce from cur, without applying
+// it. A document past the table's MaxDocument is refused with
+// DocumentTooLarge; a patch is refused as soon as building it would pass
+// the limit, so a small patch (a far array index) cannot build a large
+// document first.
+func (t *Table) Preview(cur []byte, w *Write) ([]byte, error) {
 	var doc []byte
 	var err error
 	switch w.Kind {
@@ -148,13 +149,16 @@ func Preview(cur []byte, w *Write) ([]byte, error) {
 		if w.Path == "" {
 			doc, err = checkDocument(w.Data)
 		} else {
-			doc, err = jsonpath.Set(nil, cur, w.Path, w.Data)
+			doc, err = jsonpath.SetMax(nil, cur, w.Path, w.Data, t.maxDoc)
 		}
 	case ErasePath:
 		doc, err = jsonpath.Erase(nil, cur, w.Path)
 	}
+	if err == nil && len(doc) > t.maxDoc {
+		err = jsonpath.ErrTooLarge
+	}
 	if err != nil {
-		return nil, classify(err)
+		return nil, t.classify(err)
 	}
 	return doc, nil
 }
@@ -213,10 +217,13 @@ func checkDocument(b []byte) ([]byte, error) {
 }
 
 // classify maps jsonpath errors onto catalogue codes.
-func classify(err error) error {
+func (t *Table) classify(err error) error {
 	var re *Error
 	if errors.As(err, &re) {
 		return err
+	}
+	if errors.Is(err, jsonpath.ErrTooLarge) {
+		return &Error{Code: protocol.CodeDocumentTooLarge, Detail: fmt.Sprintf("the limit is %d bytes", t.maxDoc), Err: err}
 	}
 	if errors.Is(err, jsonpath.ErrSyntax) || errors.Is(err, jsonpath.ErrRoot) {
 		return &Error{Code: protocol.CodeInvalidPath, Detail: err.Error(), Err: err}

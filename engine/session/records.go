@@ -353,7 +353,7 @@ func (s *Session) checkWrite(v *msg.View, e *record.Entry, w *record.Write, rule
 		}
 		return true
 	}
-	doc, err := record.Preview(cur, w)
+	doc, err := s.m.cfg.Records.Preview(cur, w)
 	if err != nil {
 		return true // Apply reports the error
 	}
