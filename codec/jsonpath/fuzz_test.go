@@ -206,7 +206,7 @@ func FuzzValid(f *testing.F) {
 		if err == nil != json.Valid(b) {
 			var e *Error
 			if err == nil || !errors.As(err, &e) ||
-				!strings.Contains(e.Reason, "UTF-8") && !strings.Contains(e.Reason, "nesting") {
+				!strings.Contains(e.Reason, "UTF-8") && !strings.Contains(e.Reason, "nesting") && !strings.Contains(e.Reason, "range of a float64") {
 				t.Fatalf("Valid(%q) = %v but encoding/json says %v", b, err, json.Valid(b))
 			}
 		}

@@ -346,8 +346,8 @@ func TestEqual(t *testing.T) {
 	}
 	f(`1`, `1`, true)
 	f(`1`, `1.000`, true)
-	f(`1e400`, `2e400`, true) // both +Inf, as in JavaScript
-	f(`1e-400`, `0`, true)    // underflow to zero
+	f(`1e400`, `2e400`, false) // out of a float64's range: not valid JSON here
+	f(`1e-400`, `0`, true)     // underflow to zero
 	f(`-1e400`, `1e400`, false)
 	f(`12345678901234567890`, `12345678901234567000`, true)
 	f(`0.3`, `0.30000000000000004`, false)
@@ -587,5 +587,23 @@ func TestSetMaxBoundsPadding(t *testing.T) {
 	}
 	if _, err = SetMax(nil, []byte(`{}`), "a[200000][200000]", []byte(`1`), 1<<20); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("two levels of padding past the limit: %v", err)
+	}
+}
+
+// Numbers past the range of a float64 are not valid data: a reader would
+// see them as infinities.
+func TestNumbersOutOfRange(t *testing.T) {
+	for _, n := range []string{"1e999", "-1e999", "1.8e308", "1E+400", strings.Repeat("9", 400), "[1,2e500]", `{"a":1e309}`} {
+		if err := Valid([]byte(n)); !errors.Is(err, ErrJSON) {
+			t.Errorf("Valid(%.40s) = %v; want ErrJSON", n, err)
+		}
+		if _, err := Set(nil, []byte(`{}`), "a", []byte(n)); !errors.Is(err, ErrValue) {
+			t.Errorf("Set(a, %.40s) = %v; want ErrValue", n, err)
+		}
+	}
+	for _, n := range []string{"1e308", "1.7976931348623157e308", "-1.7976931348623157e308", "1e-999", "0e999", strings.Repeat("9", 308), "123.456e-7"} {
+		if err := Valid([]byte(n)); err != nil {
+			t.Errorf("Valid(%.40s) = %v", n, err)
+		}
 	}
 }
