@@ -24,13 +24,13 @@ const (
 	ErasePath
 )
 
-// Forced as a Write's Version skips the version check.
-const Forced = -1
-
 // Write is one change to a record.
 type Write struct {
-	Kind    Kind
-	Version int64  // the version the write creates, or Forced
+	Kind Kind
+	// Forced skips the version check and the read requirement: the write
+	// creates the version after the record's, whatever Version says.
+	Forced  bool
+	Version int64  // the version the write creates, unless Forced
 	Path    string // for SetPath and ErasePath
 	Data    []byte // JSON: the document (Replace) or the value (SetPath)
 	Writer  Subscriber
@@ -83,7 +83,7 @@ func (t *Table) Apply(e *Entry, w *Write, scratch []byte) (int64, []byte, error)
 	if cur == nil {
 		cur = emptyDoc
 	}
-	if w.Version != Forced {
+	if !w.Forced {
 		switch {
 		case w.Version <= e.version && e.exists:
 			return 0, scratch, &Error{Code: protocol.CodeVersionExists, Detail: fmt.Sprintf("version %d exists; current is %d", w.Version, e.version), Version: e.version, Data: cur}
@@ -104,7 +104,7 @@ func (t *Table) Apply(e *Entry, w *Write, scratch []byte) (int64, []byte, error)
 		}
 	}
 	version := e.version + 1
-	if !e.exists && w.Version == Forced {
+	if !e.exists && w.Forced {
 		version = max(e.version+1, 1)
 	}
 	e.version, e.data, e.exists = version, doc, true

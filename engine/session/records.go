@@ -231,11 +231,10 @@ func (s *Session) recordOp(v *msg.View, e *record.Entry) {
 
 func (s *Session) recordWrite(v *msg.View, e *record.Entry) {
 	id, action, name := v.Id(), v.Action(), e.Name()
-	w := record.Write{Version: v.Version(), Path: msg.UnsafeString(v.Path()), Data: v.DataBytes(), Writer: s}
-	if v.Has(fb.FlagsForced) {
-		w.Version = record.Forced
-	}
-	if w.Version != record.Forced {
+	// Only the flag forces a write: a version, whatever its value, is
+	// checked against the record's.
+	w := record.Write{Version: v.Version(), Forced: v.Has(fb.FlagsForced), Path: msg.UnsafeString(v.Path()), Data: v.DataBytes(), Writer: s}
+	if !w.Forced {
 		refused, ok := s.records[name]
 		if !ok {
 			s.fail(fb.TopicRecord, action, id, v.Name(), protocol.CodeNotSubscribed, "read the record before a versioned write, or force the write")
