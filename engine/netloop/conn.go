@@ -39,6 +39,9 @@ type Conn struct {
 	closing atomic.Bool
 	// backlog is the back-end's unwritten byte count at the last flush.
 	backlog atomic.Int64
+	// behind is backlog counted as the messages it holds were before
+	// compression (see Flush): what a deflate peer is behind by.
+	behind atomic.Int64
 	// closeCode is the code of the first CloseWith (0: none).
 	closeCode atomic.Uint32
 
@@ -50,13 +53,18 @@ type Conn struct {
 	parser   ws.Parser
 	opened   bool
 	gone     bool
+	ratio    float64     // bytes before compression per byte written, last flush
 	admitted bool        // counted against Options.MaxSockets
 	upgrade  *time.Timer // a WebSocket's upgrade deadline
 
 	mu struct {
 		sync.Mutex
-		buf       []byte
-		spare     []byte
+		buf   []byte
+		spare []byte
+		// raw counts buf's messages as queued before compression (a
+		// compressed message counts its larger size): MaxQueue bounds what
+		// a peer is behind by, not only the compressed bytes held.
+		raw       int
 		tasks     []func()
 		sent      int  // messages queued by Send since the last flush (for Stats)
 		scheduled bool // a flush is coming: no need to wake the loop
@@ -111,9 +119,10 @@ func (c *Conn) Send(payload []byte) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	if len(c.mu.buf)+len(payload)+14+int(c.backlog.Load()) > c.srv.Options.MaxQueue {
+	if c.mu.raw+len(payload)+14+int(c.behind.Load()) > c.srv.Options.MaxQueue {
 		return c.overflowLocked()
 	}
+	c.mu.raw += len(payload) + 14
 	c.mu.buf = bufpool.Grow(c.mu.buf, len(payload)+14)
 	if c.kind != WebSocket {
 		c.mu.buf = frame.AppendHeader(c.mu.buf, len(payload))
@@ -137,9 +146,11 @@ func (c *Conn) sendCompressed(payload []byte) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	if len(c.mu.buf)+len(z)+14+int(c.backlog.Load()) > c.srv.Options.MaxQueue {
+	size := max(len(z), len(payload)) + 14
+	if c.mu.raw+size+int(c.behind.Load()) > c.srv.Options.MaxQueue {
 		return c.overflowLocked()
 	}
+	c.mu.raw += size
 	c.mu.buf = bufpool.Grow(c.mu.buf, len(z)+14)
 	c.mu.buf = ws.AppendHeader(c.mu.buf, ws.OpBinary, len(z), true, true, nil)
 	c.mu.buf = append(c.mu.buf, z...)
@@ -171,6 +182,7 @@ func (c *Conn) overflowLocked() error {
 	// Release the queue: a slow consumer will not read it anyway, and the
 	// close reason should be the next thing it sees.
 	c.mu.buf = c.mu.buf[:0]
+	c.mu.raw = 0
 	c.mu.Unlock()
 	if c.srv.Stats != nil {
 		c.srv.Stats.SlowConsumer(false)

@@ -216,6 +216,8 @@ func (c *Conn) Flush() {
 			buf = ws.AppendFrame(buf, ws.OpPong, c.mu.pong, false, nil)
 		}
 	}
+	raw := max(c.mu.raw, len(buf))
+	c.mu.raw = 0
 	c.mu.buf = c.mu.spare[:0]
 	c.mu.spare = nil
 	c.mu.scheduled = false
@@ -232,7 +234,22 @@ func (c *Conn) Flush() {
 			c.srv.Stats.Flushed(sent, len(buf))
 		}
 	}
-	c.backlog.Store(int64(c.t.Buffered()))
+	backlog := int64(c.t.Buffered())
+	c.backlog.Store(backlog)
+	// The backlog holds the tail of what was written, at the ratio of the
+	// last write that had any (1 when nothing is compressed).
+	if len(buf) > 0 {
+		c.ratio = float64(raw) / float64(len(buf))
+	}
+	if c.ratio < 1 {
+		c.ratio = 1
+	}
+	if c.deflate {
+		if u, ok := c.t.(Unsent); ok {
+			backlog += int64(u.Unsent())
+		}
+	}
+	c.behind.Store(int64(float64(backlog) * c.ratio))
 	if cap(buf) <= keepSpare {
 		c.mu.Lock()
 		if c.mu.spare == nil {

@@ -63,6 +63,14 @@ type Transport interface {
 	RemoteAddr() net.Addr
 }
 
+// Unsent is implemented by transports that can tell how many written bytes
+// the kernel still holds for the peer (SocketUnsent). Conn adds them to
+// what a permessage-deflate connection is behind by: a kernel buffer of
+// compressed bytes can hold far more messages than its size says.
+type Unsent interface {
+	Unsent() int
+}
+
 // SlowPolicy says what happens when a connection's outbound queue is full.
 type SlowPolicy uint8
 

@@ -228,6 +228,7 @@ func (t *transport) Write(b []byte) error {
 }
 
 func (t *transport) Buffered() int        { return t.c.OutboundBuffered() }
+func (t *transport) Unsent() int          { return netloop.SocketUnsent(t.c.Fd()) }
 func (t *transport) Wake()                { _ = t.c.Wake(nil) }
 func (t *transport) Close()               { _ = t.c.Close() }
 func (t *transport) RemoteAddr() net.Addr { return t.c.RemoteAddr() }
