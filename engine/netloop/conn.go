@@ -46,16 +46,17 @@ type Conn struct {
 	closeCode atomic.Uint32
 
 	// Loop-owned state.
-	ctx      any
-	upgraded bool // written under mu (CloseWith reads it from other goroutines)
-	deflate  bool
-	header   http.Header
-	parser   ws.Parser
-	opened   bool
-	gone     bool
-	ratio    float64     // bytes before compression per byte written, last flush
-	admitted bool        // counted against Options.MaxSockets
-	upgrade  *time.Timer // a WebSocket's upgrade deadline
+	ctx       any
+	upgraded  bool // written under mu (CloseWith reads it from other goroutines)
+	deflate   bool
+	header    http.Header
+	parser    ws.Parser
+	opened    bool
+	gone      bool
+	ratio     float64       // bytes before compression per byte written, last flush
+	pongFrame [2 + 125]byte // Flush frames the pending pong here
+	admitted  bool          // counted against Options.MaxSockets
+	upgrade   *time.Timer   // a WebSocket's upgrade deadline
 
 	mu struct {
 		sync.Mutex
@@ -75,6 +76,7 @@ type Conn struct {
 		// (RFC 6455 5.5.3), which counts against MaxQueue.
 		pong    []byte
 		pongDue bool
+		pongAt  int // len(buf) when the first unanswered ping was read
 	}
 }
 

@@ -127,6 +127,7 @@ func (c *Conn) feedWS(buf []byte) int {
 		n = m
 		if c.upgrade != nil {
 			c.upgrade.Stop()
+			c.upgrade = nil // a posted expiry sees upgraded and does nothing
 		}
 		deflate := req.Deflate && !c.srv.Options.DisableDeflate
 		c.mu.Lock()
@@ -161,6 +162,9 @@ func (c *Conn) feedWS(buf []byte) int {
 			return len(buf)
 		case ws.OpPing:
 			c.mu.Lock()
+			if !c.mu.pongDue {
+				c.mu.pongAt = len(c.mu.buf) // after what was queued before the ping
+			}
 			c.mu.pong = append(c.mu.pong[:0], f.Payload...)
 			c.mu.pongDue = true
 			c.mu.Unlock() // the Flush after Feed sends it
@@ -208,12 +212,15 @@ func (c *Conn) Flush() {
 	}
 	buf := c.mu.buf
 	overflow := false
+	var pong []byte // goes out at buf[pongAt], where the first ping it answers was read
+	pongAt := 0
 	if c.mu.pongDue {
 		c.mu.pongDue = false
 		if len(buf)+len(c.mu.pong)+2+int(c.backlog.Load()) > c.srv.Options.MaxQueue {
 			overflow = true
 		} else {
-			buf = ws.AppendFrame(buf, ws.OpPong, c.mu.pong, false, nil)
+			pong = ws.AppendFrame(c.pongFrame[:0], ws.OpPong, c.mu.pong, false, nil)
+			pongAt = min(c.mu.pongAt, len(buf))
 		}
 	}
 	raw := max(c.mu.raw, len(buf))
@@ -226,12 +233,22 @@ func (c *Conn) Flush() {
 	shutdown := c.mu.shutdown
 	c.mu.Unlock()
 
-	if len(buf) > 0 {
-		if err := c.t.Write(buf); err != nil {
+	if len(buf) > 0 || pong != nil {
+		var err error
+		if pong == nil {
+			err = c.t.Write(buf)
+		} else {
+			for _, part := range [3][]byte{buf[:pongAt], pong, buf[pongAt:]} {
+				if len(part) > 0 && err == nil {
+					err = c.t.Write(part)
+				}
+			}
+		}
+		if err != nil {
 			shutdown = true
 		}
 		if c.srv.Stats != nil {
-			c.srv.Stats.Flushed(sent, len(buf))
+			c.srv.Stats.Flushed(sent, len(buf)+len(pong))
 		}
 	}
 	backlog := int64(c.t.Buffered())
