@@ -62,9 +62,10 @@ type Conn struct {
 		sync.Mutex
 		buf   []byte
 		spare []byte
-		// raw counts buf's messages as queued before compression (a
-		// compressed message counts its larger size): MaxQueue bounds what
-		// a peer is behind by, not only the compressed bytes held.
+		// raw counts buf's bytes with compressed payloads at their size
+		// before compression (or after, when larger): MaxQueue bounds
+		// what a peer is behind by, not only the compressed bytes held.
+		// Without compression raw is len(buf).
 		raw       int
 		tasks     []func()
 		sent      int  // messages queued by Send since the last flush (for Stats)
@@ -124,7 +125,7 @@ func (c *Conn) Send(payload []byte) error {
 	if c.mu.raw+len(payload)+14+int(c.behind.Load()) > c.srv.Options.MaxQueue {
 		return c.overflowLocked()
 	}
-	c.mu.raw += len(payload) + 14
+	before := len(c.mu.buf)
 	c.mu.buf = bufpool.Grow(c.mu.buf, len(payload)+14)
 	if c.kind != WebSocket {
 		c.mu.buf = frame.AppendHeader(c.mu.buf, len(payload))
@@ -132,6 +133,7 @@ func (c *Conn) Send(payload []byte) error {
 		c.mu.buf = ws.AppendHeader(c.mu.buf, ws.OpBinary, len(payload), true, false, nil)
 	}
 	c.mu.buf = append(c.mu.buf, payload...)
+	c.mu.raw += len(c.mu.buf) - before
 	c.mu.sent++
 	c.scheduleLocked()
 	return nil
@@ -148,14 +150,15 @@ func (c *Conn) sendCompressed(payload []byte) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	size := max(len(z), len(payload)) + 14
-	if c.mu.raw+size+int(c.behind.Load()) > c.srv.Options.MaxQueue {
+	if c.mu.raw+max(len(z), len(payload))+14+int(c.behind.Load()) > c.srv.Options.MaxQueue {
 		return c.overflowLocked()
 	}
-	c.mu.raw += size
+	before := len(c.mu.buf)
 	c.mu.buf = bufpool.Grow(c.mu.buf, len(z)+14)
 	c.mu.buf = ws.AppendHeader(c.mu.buf, ws.OpBinary, len(z), true, true, nil)
+	header := len(c.mu.buf) - before
 	c.mu.buf = append(c.mu.buf, z...)
+	c.mu.raw += header + max(len(z), len(payload))
 	c.mu.sent++
 	c.scheduleLocked()
 	return nil
