@@ -206,6 +206,7 @@ func (s *Server) Start() error {
 			MaxQueue:       s.opts.Net.MaxQueue,
 			CompressMin:    s.opts.Net.CompressMin,
 			DisableDeflate: !*s.opts.Net.Deflate,
+			UpgradeTimeout: s.opts.Session.HandshakeTimeout,
 		},
 	}
 	if s.opts.Net.SlowConsumer == "drop" {
@@ -272,8 +273,8 @@ func (s *Server) Start() error {
 	s.goFunc("rpc-deadlines", func() { s.rpc.Run(s.ctx) })
 	if s.httpLn != nil {
 		s.goFunc("sse-janitor", func() { s.api.Run(s.ctx) })
-		s.httpSrv = &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second}
-		ln := s.httpLn
+		s.httpSrv = s.api.Server()
+		ln := nsrv.Listen(s.httpLn) // HTTP sockets count against the socket budget
 		s.goFunc("http", func() {
 			if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("http server failed", "err", err)

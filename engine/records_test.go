@@ -102,7 +102,7 @@ func TestRecordsOverTheWire(t *testing.T) {
 				expectError(t, b, protocol.CodeInvalidDocument)
 				// Padding an array far past its end would blow the document up.
 				b.Send(&msg.Msg{Topic: fb.TopicRecord, Action: fb.ActionPatch, ID: 20, Name: rn, Version: 4, Path: "big[900000]", Data: []byte(`1`)})
-				expectError(t, b, protocol.CodeInvalidData)
+				expectError(t, b, protocol.CodeDocumentTooLarge)
 
 				// Writes to a record the client never read are refused unless forced.
 				o := dial(t, srv).Open()

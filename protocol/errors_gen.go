@@ -68,6 +68,8 @@ const (
 	CodeStorageError Code = 45
 	// CodeInvalidDocument: a whole record must be a JSON object or array.
 	CodeInvalidDocument Code = 46
+	// CodeDocumentTooLarge: the record would exceed the document size limit.
+	CodeDocumentTooLarge Code = 47
 	// CodeInvalidPattern: listen pattern is not a valid regular expression.
 	CodeInvalidPattern Code = 50
 	// CodeNotListening: not listening to this pattern.
@@ -129,6 +131,7 @@ var codeTable = map[Code]codeInfo{
 	CodeNotSubscribed:          {name: "NotSubscribed", message: "not subscribed to this name", close: false, reconnect: false},
 	CodeStorageError:           {name: "StorageError", message: "storage failed", close: false, reconnect: false},
 	CodeInvalidDocument:        {name: "InvalidDocument", message: "a whole record must be a JSON object or array", close: false, reconnect: false},
+	CodeDocumentTooLarge:       {name: "DocumentTooLarge", message: "the record would exceed the document size limit", close: false, reconnect: false},
 	CodeInvalidPattern:         {name: "InvalidPattern", message: "listen pattern is not a valid regular expression", close: false, reconnect: false},
 	CodeNotListening:           {name: "NotListening", message: "not listening to this pattern", close: false, reconnect: false},
 	CodeAlreadyListening:       {name: "AlreadyListening", message: "already listening to this pattern", close: false, reconnect: false},

@@ -332,8 +332,9 @@ func numbersEqual(a, b []byte) bool {
 	if string(a) == string(b) {
 		return true
 	}
-	// Valid JSON numbers always parse; out-of-range ones give ±Inf or ±0
-	// with an error we ignore, as JavaScript does.
+	// Valid JSON numbers always parse (the scanner refuses those past a
+	// float64's range); tiny ones give ±0 with an error we ignore, as
+	// JavaScript does.
 	fa, _ := strconv.ParseFloat(unsafe.String(unsafe.SliceData(a), len(a)), 64)
 	fb, _ := strconv.ParseFloat(unsafe.String(unsafe.SliceData(b), len(b)), 64)
 	return fa == fb

@@ -16,6 +16,8 @@ var (
 	// ErrValue: the value given to Set is not valid JSON, or placing it at
 	// the path would nest the document deeper than MaxDepth.
 	ErrValue = errors.New("jsonpath: invalid value")
+	// ErrTooLarge: SetMax's result would pass its size limit.
+	ErrTooLarge = errors.New("jsonpath: result too large")
 	// ErrRoot: Erase was asked to remove the whole document (path "").
 	ErrRoot = errors.New("jsonpath: cannot erase the whole document")
 	// ErrOverlap: the destination slice shares memory with an input, so

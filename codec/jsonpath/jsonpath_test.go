@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -345,8 +346,8 @@ func TestEqual(t *testing.T) {
 	}
 	f(`1`, `1`, true)
 	f(`1`, `1.000`, true)
-	f(`1e400`, `2e400`, true) // both +Inf, as in JavaScript
-	f(`1e-400`, `0`, true)    // underflow to zero
+	f(`1e400`, `2e400`, false) // out of a float64's range: not valid JSON here
+	f(`1e-400`, `0`, true)     // underflow to zero
 	f(`-1e400`, `1e400`, false)
 	f(`12345678901234567890`, `12345678901234567000`, true)
 	f(`0.3`, `0.30000000000000004`, false)
@@ -562,5 +563,47 @@ func TestPlain8MatchesTable(t *testing.T) {
 			}
 		}
 		check(w)
+	}
+}
+
+// A far index is refused before its padding is written: the work and the
+// memory are bounded by SetMax's limit, not by the index.
+func TestSetMaxBoundsPadding(t *testing.T) {
+	path := strings.Repeat("[1000000]", 100)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	out, err := SetMax(nil, []byte(`{}`), path, []byte(`1`), 1<<20)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("SetMax = %d bytes, %v; want ErrTooLarge", len(out), err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Fatalf("SetMax allocated %d bytes before refusing", grew)
+	}
+	// Under the limit, a deep far index still works.
+	out, err = SetMax(nil, []byte(`{}`), "a[200000]", []byte(`1`), 1<<20)
+	if err != nil || len(out) < 1000000 {
+		t.Fatalf("SetMax under the limit: %d bytes, %v", len(out), err)
+	}
+	if _, err = SetMax(nil, []byte(`{}`), "a[200000][200000]", []byte(`1`), 1<<20); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("two levels of padding past the limit: %v", err)
+	}
+}
+
+// Numbers past the range of a float64 are not valid data: a reader would
+// see them as infinities.
+func TestNumbersOutOfRange(t *testing.T) {
+	for _, n := range []string{"1e999", "-1e999", "1.8e308", "1E+400", strings.Repeat("9", 400), "[1,2e500]", `{"a":1e309}`} {
+		if err := Valid([]byte(n)); !errors.Is(err, ErrJSON) {
+			t.Errorf("Valid(%.40s) = %v; want ErrJSON", n, err)
+		}
+		if _, err := Set(nil, []byte(`{}`), "a", []byte(n)); !errors.Is(err, ErrValue) {
+			t.Errorf("Set(a, %.40s) = %v; want ErrValue", n, err)
+		}
+	}
+	for _, n := range []string{"1e308", "1.7976931348623157e308", "-1.7976931348623157e308", "1e-999", "0e999", strings.Repeat("9", 308), "123.456e-7"} {
+		if err := Valid([]byte(n)); err != nil {
+			t.Errorf("Valid(%.40s) = %v", n, err)
+		}
 	}
 }

@@ -2,7 +2,10 @@ package jsonpath
 
 import (
 	"encoding/binary"
+	"math"
+	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // MaxDepth is the deepest nesting of objects and arrays a document may have
@@ -280,6 +283,9 @@ func scanNumber(b []byte, i int) (int, error) {
 	default:
 		return 0, jsonErr(start, "invalid number")
 	}
+	// A number that overflows a float64 needs an exponent or more than 308
+	// integer digits; only those are parsed to check.
+	huge := i-start > 308
 	if i < len(b) && b[i] == '.' {
 		i++
 		d := i
@@ -291,6 +297,7 @@ func scanNumber(b []byte, i int) (int, error) {
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		huge = true
 		i++
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
@@ -301,6 +308,11 @@ func scanNumber(b []byte, i int) (int, error) {
 		}
 		if i == d {
 			return 0, jsonErr(start, "invalid number")
+		}
+	}
+	if huge {
+		if f, _ := strconv.ParseFloat(unsafe.String(&b[start], i-start), 64); math.IsInf(f, 0) {
+			return 0, jsonErr(start, "number out of the range of a float64")
 		}
 	}
 	return i, nil

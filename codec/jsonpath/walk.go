@@ -1,6 +1,7 @@
 package jsonpath
 
 import (
+	"strconv"
 	"unsafe"
 )
 
@@ -37,6 +38,18 @@ func Set(dst, doc []byte, path string, value []byte) ([]byte, error) {
 	return set(dst, doc, path, value)
 }
 
+// SetMax is Set with a bound on the result: it fails with an error wrapping
+// ErrTooLarge, before writing them, as soon as the bytes it would append to
+// dst pass max. Padding an array up to a far index (a path step like
+// [1000000]) is checked before it is written, so a small patch cannot build
+// a large document first. max <= 0 means no bound.
+func SetMax(dst, doc []byte, path string, value []byte, max int) ([]byte, error) {
+	if _, err := validatePath(path); err != nil {
+		return dst, err
+	}
+	return setMax(dst, doc, path, value, max)
+}
+
 // Erase appends to dst the document doc without the value at path, and
 // returns the extended dst. Erasing an object key removes the member (every
 // member with that key); erasing an array element removes it and shifts the
@@ -62,6 +75,10 @@ func get(doc []byte, path string) ([]byte, bool, error) {
 }
 
 func set(dst, doc []byte, path string, value []byte) ([]byte, error) {
+	return setMax(dst, doc, path, value, 0)
+}
+
+func setMax(dst, doc []byte, path string, value []byte, max int) ([]byte, error) {
 	if overlaps(dst, doc) || overlaps(dst, value) {
 		return dst, ErrOverlap
 	}
@@ -71,8 +88,14 @@ func set(dst, doc []byte, path string, value []byte) ([]byte, error) {
 	}
 	w := walker{doc: doc, path: path, op: opSet, dst: dst,
 		val: value[start:end], valWS: ws, valDepth: levels}
+	if max > 0 {
+		w.limit, w.max = len(dst)+max, max
+	}
 	if err := w.document(); err != nil {
 		return dst, err
+	}
+	if w.limit > 0 && len(w.dst) > w.limit {
+		return dst, tooLarge(max)
 	}
 	return w.dst, nil
 }
@@ -125,6 +148,10 @@ type walker struct {
 	val      []byte
 	valWS    bool
 	valDepth int
+
+	// Set: the length dst may not pass (0: none), which is max bytes past
+	// its length at the start; see room.
+	limit, max int
 
 	// Get: the span of the value found.
 	found      bool
@@ -350,6 +377,9 @@ func (w *walker) array(i, idx, next, depth int) (int, error) {
 		}
 	}
 	if w.op == opSet && idx >= count {
+		if err := w.room(5 * (idx - count)); err != nil {
+			return 0, err
+		}
 		for ; count < idx; count++ {
 			if n > 0 {
 				w.dst = append(w.dst, ',')
@@ -381,6 +411,9 @@ func (w *walker) create(pos, depth int) error {
 	}
 	seg, next := nextSegment(w.path, pos)
 	if seg.isIdx {
+		if err := w.room(1 + 5*seg.index); err != nil {
+			return err
+		}
 		w.dst = append(w.dst, '[')
 		for k := 0; k < seg.index; k++ {
 			w.dst = append(w.dst, "null,"...)
@@ -399,6 +432,19 @@ func (w *walker) create(pos, depth int) error {
 		w.dst = append(w.dst, '}')
 	}
 	return nil
+}
+
+// room fails with ErrTooLarge when appending n more bytes would take dst
+// past the limit.
+func (w *walker) room(n int) error {
+	if w.limit > 0 && len(w.dst)+n > w.limit {
+		return tooLarge(w.max)
+	}
+	return nil
+}
+
+func tooLarge(max int) error {
+	return &Error{Kind: ErrTooLarge, Offset: 0, Reason: "the result would exceed " + strconv.Itoa(max) + " bytes"}
 }
 
 // emitValue appends Set's value, placed inside depth containers.

@@ -26,21 +26,21 @@ type apiRequest struct {
 type apiMessage struct {
 	Topic      string          `json:"topic"`
 	Action     string          `json:"action"`
-	Name       string          `json:"name"`
-	RecordName string          `json:"recordName"`
-	EventName  string          `json:"eventName"`
-	RPCName    string          `json:"rpcName"`
+	Name       wireName        `json:"name"`
+	RecordName wireName        `json:"recordName"`
+	EventName  wireName        `json:"eventName"`
+	RPCName    wireName        `json:"rpcName"`
 	Path       *string         `json:"path"`
 	Data       json.RawMessage `json:"data"`
 	Version    *int64          `json:"version"`
-	Names      []string        `json:"names"`
+	Names      []wireName      `json:"names"`
 	Timeout    int64           `json:"timeout"` // rpc: response deadline in ms
 }
 
 func (m *apiMessage) name() string {
-	for _, n := range []string{m.Name, m.RecordName, m.EventName, m.RPCName} {
+	for _, n := range []wireName{m.Name, m.RecordName, m.EventName, m.RPCName} {
 		if n != "" {
-			return n
+			return string(n)
 		}
 	}
 	return ""

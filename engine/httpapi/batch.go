@@ -171,7 +171,11 @@ func (b *batch) presence(m *apiMessage, action string) Result {
 		return unknownAction("presence", m.Action, "query")
 	}
 	id := b.nextID()
-	b.v.send(&msg.Msg{Topic: fb.TopicPresence, Action: fb.ActionQuery, ID: id, Names: m.Names})
+	names := make([]string, len(m.Names))
+	for i, n := range m.Names {
+		names[i] = string(n)
+	}
+	b.v.send(&msg.Msg{Topic: fb.TopicPresence, Action: fb.ActionQuery, ID: id, Names: names})
 	return b.await(id, func(v *msg.View) (Result, bool) {
 		if v.Action() != fb.ActionQueryResult {
 			return Result{}, false

@@ -75,11 +75,12 @@ func (o *Options) EnsureDefaults() {
 
 // Health is what GET /health reports.
 type Health struct {
-	Status      string // "starting", "serving" or "draining"
+	Status      string // "starting", "serving", "draining" or "failed"
 	Serving     bool   // 200 when true, 503 otherwise
 	Release     string
 	Connections int
 	Cluster     map[string]any // cluster state; nil when not clustered
+	Error       string         // why the server failed ("" unless Status is "failed")
 }
 
 // Listener is told when a watched event name gains its first subscriber
@@ -166,6 +167,16 @@ func New(cfg Config) *API {
 	return a
 }
 
+// Server returns an http.Server serving the API whose connections are all
+// bounded in time by Options.Timeout (http.timeout): a request's header and
+// its whole body must arrive within it (an event stream lifts the bound once
+// its request is read), and a keep-alive connection with no request for six
+// times as long is closed.
+func (a *API) Server() *http.Server {
+	t := a.opts.Timeout
+	return &http.Server{Handler: a, ReadHeaderTimeout: t, ReadTimeout: t, IdleTimeout: 6 * t}
+}
+
 // Run expires the histories of names no stream has watched for
 // SSERetention, until ctx ends or Drain is called. Run it on one goroutine.
 func (a *API) Run(ctx context.Context) { a.hub.Run(ctx) }
@@ -238,6 +249,9 @@ func (a *API) health(w http.ResponseWriter, _ *http.Request) {
 	}
 	if h.Cluster != nil {
 		body["cluster"] = h.Cluster
+	}
+	if h.Error != "" {
+		body["error"] = h.Error
 	}
 	_ = json.NewEncoder(w).Encode(body)
 }

@@ -350,7 +350,7 @@ func (c *channel) Deliver(payload []byte) {
 	if cur == nil {
 		cur = []byte("{}")
 	}
-	doc, err := record.Preview(cur, &w)
+	doc, err := h.cfg.Records.Preview(cur, &w)
 	if err != nil || ch.version != c.version+1 {
 		c.stale = true // the janitor reads the record again
 	}

@@ -268,7 +268,7 @@ func TestRecordChannelFollowsTheRecord(t *testing.T) {
 	e := f.records.Lookup("r")
 	write := func(w record.Write) {
 		t.Helper()
-		w.Version = record.Forced
+		w.Forced = true
 		w.Expect = -1
 		if _, _, err := f.records.Apply(e, &w, nil); err != nil {
 			t.Fatal(err)

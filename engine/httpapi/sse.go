@@ -204,6 +204,9 @@ func (a *API) authorize(ident session.Identity, keys []chanKey) *Result {
 // away, the queue overflows, the credentials expire or the hub closes.
 func (a *API) stream(w http.ResponseWriter, r *http.Request, s *stream, start *attached, expires time.Time) {
 	rc := http.NewResponseController(w)
+	// The request is read: the stream itself may last longer than the
+	// server's ReadTimeout, which would otherwise cancel it.
+	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")

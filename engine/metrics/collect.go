@@ -57,6 +57,10 @@ var (
 	descSSESent    = prometheus.NewDesc("eddy_sse_messages_total", "Messages written to server-sent-events streams.", nil, nil)
 	descSSEGaps    = prometheus.NewDesc("eddy_sse_gaps_total", "Gap messages: resumed streams whose history no longer reached back.", nil, nil)
 	descAPI        = prometheus.NewDesc("eddy_http_api_messages_total", "Messages run through POST /api, by result.", []string{"result"}, nil)
+	descSockets    = prometheus.NewDesc("eddy_sockets", "Client sockets held, counted from accept: TCP, WebSocket (before the upgrade too) and HTTP.", nil, nil)
+	descRefused    = prometheus.NewDesc("eddy_sockets_refused_total", "Sockets refused at accept because the socket limit derived from the descriptor limit was reached.", nil, nil)
+	descAcceptErrs = prometheus.NewDesc("eddy_accept_errors_total", "Failed accepts (out of file descriptors, say) a listener backed off from.", nil, nil)
+	descUpgradeTO  = prometheus.NewDesc("eddy_ws_upgrade_timeouts_total", "WebSocket sockets closed because no upgrade request arrived within session.handshakeTimeout.", nil, nil)
 
 	descStoreBatches   = prometheus.NewDesc("eddy_store_batches_total", "Store batches committed, by result.", []string{"result"}, nil)
 	descStoreWrites    = prometheus.NewDesc("eddy_store_writes_total", "Store writes by outcome: synced, failed, coalesced (superseded before commit), blocked (waited for queue space).", []string{"outcome"}, nil)
@@ -73,6 +77,7 @@ type collector struct{ m *Metrics }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConns, descIn, descOut, descInBytes, descOutBytes, descDeliveries,
 		descLogins, descDenied, descSlow, descRPCTimeout, descSSESent, descSSEGaps, descAPI,
+		descSockets, descRefused, descAcceptErrs, descUpgradeTO,
 		descStoreBatches, descStoreWrites, descStoreLatency, descStoreBatchSize, descStoreBatchByte, descStoreQueued, descStoreQueuedB} {
 		ch <- d
 	}
@@ -107,6 +112,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descSSEGaps, m.sseGaps.Load())
 	counter(descAPI, m.apiResults[1].Load(), "ok")
 	counter(descAPI, m.apiResults[0].Load(), "error")
+	gauge(descSockets, float64(m.sockets.Load()))
+	counter(descRefused, m.refused.Load())
+	counter(descAcceptErrs, m.acceptErrs.Load())
+	counter(descUpgradeTO, m.upgradeTO.Load())
 	if m.store != nil {
 		s := m.store()
 		counter(descStoreBatches, s.Batches, "ok")

@@ -59,6 +59,10 @@ type Metrics struct {
 	sseSent    atomic.Uint64
 	sseGaps    atomic.Uint64
 	apiResults [2]atomic.Uint64 // failed, succeeded
+	sockets    atomic.Int64
+	refused    atomic.Uint64
+	acceptErrs atomic.Uint64
+	upgradeTO  atomic.Uint64
 
 	httpRequests *prometheus.CounterVec
 	apiLatency   prometheus.Histogram
@@ -185,6 +189,24 @@ func (m *Metrics) Flushed(messages, bytes int) {
 	m.outMsgs.Add(uint64(messages))
 	m.outBytes.Add(uint64(bytes))
 }
+
+// Socket counts a socket accepted or gone (netloop.Stats).
+func (m *Metrics) Socket(open bool) {
+	if open {
+		m.sockets.Add(1)
+	} else {
+		m.sockets.Add(-1)
+	}
+}
+
+// SocketRefused counts a socket refused past net.maxSockets (netloop.Stats).
+func (m *Metrics) SocketRefused() { m.refused.Add(1) }
+
+// AcceptError counts a failed accept the listener backed off from (netloop.Stats).
+func (m *Metrics) AcceptError() { m.acceptErrs.Add(1) }
+
+// UpgradeTimeout counts a WebSocket closed before its upgrade request (netloop.Stats).
+func (m *Metrics) UpgradeTimeout() { m.upgradeTO.Add(1) }
 
 // RPCTimeout counts an RPC request that failed for lack of an accepting
 // provider (accept true) or of a response (accept false). The RPC table's

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/eddy-realtime/eddy/codec/bufpool"
 	"github.com/eddy-realtime/eddy/codec/frame"
@@ -38,33 +39,54 @@ type Conn struct {
 	closing atomic.Bool
 	// backlog is the back-end's unwritten byte count at the last flush.
 	backlog atomic.Int64
+	// behind is backlog counted as the messages it holds were before
+	// compression (see Flush): what a deflate peer is behind by.
+	behind atomic.Int64
 	// closeCode is the code of the first CloseWith (0: none).
 	closeCode atomic.Uint32
 
 	// Loop-owned state.
-	ctx      any
-	upgraded bool // written under mu (CloseWith reads it from other goroutines)
-	deflate  bool
-	header   http.Header
-	parser   ws.Parser
-	opened   bool
-	gone     bool
+	ctx       any
+	upgraded  bool // written under mu (CloseWith reads it from other goroutines)
+	deflate   bool
+	header    http.Header
+	parser    ws.Parser
+	opened    bool
+	gone      bool
+	ratio     float64       // bytes before compression per byte written, last flush
+	pongFrame [2 + 125]byte // Flush frames the pending pong here
+	admitted  bool          // counted against Options.MaxSockets
+	upgrade   *time.Timer   // a WebSocket's upgrade deadline
 
 	mu struct {
 		sync.Mutex
-		buf       []byte
-		spare     []byte
+		buf   []byte
+		spare []byte
+		// raw counts buf's bytes with compressed payloads at their size
+		// before compression (or after, when larger): MaxQueue bounds
+		// what a peer is behind by, not only the compressed bytes held.
+		// Without compression raw is len(buf).
+		raw       int
 		tasks     []func()
 		sent      int  // messages queued by Send since the last flush (for Stats)
 		scheduled bool // a flush is coming: no need to wake the loop
 		shutdown  bool // close the transport after the next flush
 		closed    bool
+		// pong is the payload of the last ping not answered yet: pings
+		// that arrive before the next flush are answered with one pong
+		// (RFC 6455 5.5.3), which counts against MaxQueue.
+		pong    []byte
+		pongDue bool
+		pongAt  int // len(buf) when the first unanswered ping was read
 	}
 }
 
 // NewConn is called by a back-end for every accepted socket.
 func NewConn(srv *Server, kind Kind, t Transport) *Conn {
 	c := &Conn{t: t, srv: srv, kind: kind}
+	if kind != HTTP { // an HTTP request's socket is counted by Server.Listen
+		c.admitted = srv.admit()
+	}
 	return c
 }
 
@@ -100,9 +122,10 @@ func (c *Conn) Send(payload []byte) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	if len(c.mu.buf)+len(payload)+14+int(c.backlog.Load()) > c.srv.Options.MaxQueue {
+	if c.mu.raw+len(payload)+14+int(c.behind.Load()) > c.srv.Options.MaxQueue {
 		return c.overflowLocked()
 	}
+	before := len(c.mu.buf)
 	c.mu.buf = bufpool.Grow(c.mu.buf, len(payload)+14)
 	if c.kind != WebSocket {
 		c.mu.buf = frame.AppendHeader(c.mu.buf, len(payload))
@@ -110,6 +133,7 @@ func (c *Conn) Send(payload []byte) error {
 		c.mu.buf = ws.AppendHeader(c.mu.buf, ws.OpBinary, len(payload), true, false, nil)
 	}
 	c.mu.buf = append(c.mu.buf, payload...)
+	c.mu.raw += len(c.mu.buf) - before
 	c.mu.sent++
 	c.scheduleLocked()
 	return nil
@@ -126,26 +150,18 @@ func (c *Conn) sendCompressed(payload []byte) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	if len(c.mu.buf)+len(z)+14+int(c.backlog.Load()) > c.srv.Options.MaxQueue {
+	if c.mu.raw+max(len(z), len(payload))+14+int(c.behind.Load()) > c.srv.Options.MaxQueue {
 		return c.overflowLocked()
 	}
+	before := len(c.mu.buf)
 	c.mu.buf = bufpool.Grow(c.mu.buf, len(z)+14)
 	c.mu.buf = ws.AppendHeader(c.mu.buf, ws.OpBinary, len(z), true, true, nil)
+	header := len(c.mu.buf) - before
 	c.mu.buf = append(c.mu.buf, z...)
+	c.mu.raw += header + max(len(z), len(payload))
 	c.mu.sent++
 	c.scheduleLocked()
 	return nil
-}
-
-// sendRaw queues bytes that are already framed (WebSocket control frames).
-func (c *Conn) sendRaw(b []byte) {
-	c.mu.Lock()
-	if c.mu.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.mu.buf = append(c.mu.buf, b...)
-	c.scheduleLocked()
 }
 
 // scheduleLocked releases the lock and wakes the loop unless a flush is
@@ -171,6 +187,7 @@ func (c *Conn) overflowLocked() error {
 	// Release the queue: a slow consumer will not read it anyway, and the
 	// close reason should be the next thing it sees.
 	c.mu.buf = c.mu.buf[:0]
+	c.mu.raw = 0
 	c.mu.Unlock()
 	if c.srv.Stats != nil {
 		c.srv.Stats.SlowConsumer(false)

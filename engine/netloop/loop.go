@@ -2,6 +2,7 @@ package netloop
 
 import (
 	"errors"
+	"time"
 
 	"github.com/eddy-realtime/eddy/codec/bufpool"
 	"github.com/eddy-realtime/eddy/codec/frame"
@@ -10,11 +11,46 @@ import (
 )
 
 // Open is called by the back-end on the loop right after NewConn. For TCP
-// and HTTP it opens the session at once; a WebSocket waits for its upgrade.
+// and HTTP it opens the session at once; a WebSocket waits for its upgrade,
+// at most Options.UpgradeTimeout. A socket past Options.MaxSockets is
+// refused here: the back-end's Flush writes the refusal and closes it.
 func (c *Conn) Open() {
-	if c.kind != WebSocket {
+	if c.kind == HTTP {
 		c.open()
+		return
 	}
+	if !c.admitted {
+		if c.kind == TCP {
+			c.CloseWith(protocol.CodeTooManyConnections, "the server has reached its connection limit")
+		} else {
+			c.refuseHTTP(503, "the server has reached its connection limit")
+		}
+		return
+	}
+	if c.kind == TCP {
+		c.open()
+		return
+	}
+	c.upgrade = time.AfterFunc(c.srv.Options.UpgradeTimeout, func() {
+		_ = c.Post(func() {
+			if !c.upgraded && !c.closing.Load() {
+				if c.srv.Stats != nil {
+					c.srv.Stats.UpgradeTimeout()
+				}
+				c.refuseHTTP(408, "no WebSocket upgrade request within the handshake timeout")
+			}
+		})
+	})
+}
+
+// refuseHTTP answers a WebSocket socket that has not upgraded with an HTTP
+// error and closes it after the next flush. Loop goroutine only.
+func (c *Conn) refuseHTTP(status int, reason string) {
+	c.closing.Store(true)
+	c.mu.Lock()
+	c.mu.buf = ws.AppendHTTPError(c.mu.buf[:0], status, reason)
+	c.mu.shutdown = true
+	c.mu.Unlock()
 }
 
 func (c *Conn) open() {
@@ -89,6 +125,10 @@ func (c *Conn) feedWS(buf []byte) int {
 			return 0
 		}
 		n = m
+		if c.upgrade != nil {
+			c.upgrade.Stop()
+			c.upgrade = nil // a posted expiry sees upgraded and does nothing
+		}
 		deflate := req.Deflate && !c.srv.Options.DisableDeflate
 		c.mu.Lock()
 		c.mu.buf = ws.AppendResponse(c.mu.buf, req, deflate)
@@ -121,7 +161,13 @@ func (c *Conn) feedWS(buf []byte) int {
 			c.closeWS(1003, "eddy speaks binary messages only")
 			return len(buf)
 		case ws.OpPing:
-			c.sendRaw(ws.AppendFrame(nil, ws.OpPong, f.Payload, false, nil))
+			c.mu.Lock()
+			if !c.mu.pongDue {
+				c.mu.pongAt = len(c.mu.buf) // after what was queued before the ping
+			}
+			c.mu.pong = append(c.mu.pong[:0], f.Payload...)
+			c.mu.pongDue = true
+			c.mu.Unlock() // the Flush after Feed sends it
 		case ws.OpClose:
 			code := f.CloseCode
 			if code == 0 {
@@ -165,6 +211,20 @@ func (c *Conn) Flush() {
 		}
 	}
 	buf := c.mu.buf
+	overflow := false
+	var pong []byte // goes out at buf[pongAt], where the first ping it answers was read
+	pongAt := 0
+	if c.mu.pongDue {
+		c.mu.pongDue = false
+		if len(buf)+len(c.mu.pong)+2+int(c.backlog.Load()) > c.srv.Options.MaxQueue {
+			overflow = true
+		} else {
+			pong = ws.AppendFrame(c.pongFrame[:0], ws.OpPong, c.mu.pong, false, nil)
+			pongAt = min(c.mu.pongAt, len(buf))
+		}
+	}
+	raw := max(c.mu.raw, len(buf))
+	c.mu.raw = 0
 	c.mu.buf = c.mu.spare[:0]
 	c.mu.spare = nil
 	c.mu.scheduled = false
@@ -173,15 +233,40 @@ func (c *Conn) Flush() {
 	shutdown := c.mu.shutdown
 	c.mu.Unlock()
 
-	if len(buf) > 0 {
-		if err := c.t.Write(buf); err != nil {
+	if len(buf) > 0 || pong != nil {
+		var err error
+		if pong == nil {
+			err = c.t.Write(buf)
+		} else {
+			for _, part := range [3][]byte{buf[:pongAt], pong, buf[pongAt:]} {
+				if len(part) > 0 && err == nil {
+					err = c.t.Write(part)
+				}
+			}
+		}
+		if err != nil {
 			shutdown = true
 		}
 		if c.srv.Stats != nil {
-			c.srv.Stats.Flushed(sent, len(buf))
+			c.srv.Stats.Flushed(sent, len(buf)+len(pong))
 		}
 	}
-	c.backlog.Store(int64(c.t.Buffered()))
+	backlog := int64(c.t.Buffered())
+	c.backlog.Store(backlog)
+	// The backlog holds the tail of what was written, at the ratio of the
+	// last write that had any (1 when nothing is compressed).
+	if len(buf) > 0 {
+		c.ratio = float64(raw) / float64(len(buf))
+	}
+	if c.ratio < 1 {
+		c.ratio = 1
+	}
+	if c.deflate {
+		if u, ok := c.t.(Unsent); ok {
+			backlog += int64(u.Unsent())
+		}
+	}
+	c.behind.Store(int64(float64(backlog) * c.ratio))
 	if cap(buf) <= keepSpare {
 		c.mu.Lock()
 		if c.mu.spare == nil {
@@ -193,6 +278,14 @@ func (c *Conn) Flush() {
 	}
 	if shutdown {
 		c.t.Close()
+	} else if overflow {
+		// A peer that pings and does not read: the pong does not fit.
+		if c.srv.Stats != nil {
+			c.srv.Stats.SlowConsumer(c.srv.Options.SlowPolicy == Drop)
+		}
+		if c.srv.Options.SlowPolicy != Drop {
+			c.CloseWith(protocol.CodeSlowConsumer, "outbound queue exceeded its limit")
+		}
 	}
 }
 
@@ -207,6 +300,13 @@ func (c *Conn) Closed(err error) {
 	c.mu.closed = true
 	c.mu.buf, c.mu.spare, c.mu.tasks = nil, nil, nil
 	c.mu.Unlock()
+	if c.upgrade != nil {
+		c.upgrade.Stop()
+	}
+	if c.admitted {
+		c.admitted = false
+		c.srv.release()
+	}
 	if c.opened {
 		c.srv.Handler.OnClose(c, err)
 	}

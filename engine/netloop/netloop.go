@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/eddy-realtime/eddy/protocol"
 )
@@ -61,6 +63,14 @@ type Transport interface {
 	RemoteAddr() net.Addr
 }
 
+// Unsent is implemented by transports that can tell how many written bytes
+// the kernel still holds for the peer (SocketUnsent). Conn adds them to
+// what a permessage-deflate connection is behind by: a kernel buffer of
+// compressed bytes can hold far more messages than its size says.
+type Unsent interface {
+	Unsent() int
+}
+
 // SlowPolicy says what happens when a connection's outbound queue is full.
 type SlowPolicy uint8
 
@@ -88,6 +98,15 @@ type Options struct {
 	CompressMin int
 	// DisableDeflate turns off permessage-deflate negotiation (on by default).
 	DisableDeflate bool
+	// MaxSockets bounds the sockets held at once, counted from accept: TCP,
+	// WebSocket (before its upgrade too) and HTTP connections taken through
+	// Server.Listen. Past it a socket is refused at once: TCP with an Eddy
+	// Close (CodeTooManyConnections), WebSocket and HTTP with a 503.
+	// Default SocketBudget(), derived from the descriptor limit.
+	MaxSockets int
+	// UpgradeTimeout bounds the time from accept to a WebSocket's upgrade
+	// request; past it the socket gets a 408 and is closed. Default 10s.
+	UpgradeTimeout time.Duration
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -104,6 +123,9 @@ func (o *Options) EnsureDefaults() {
 	if o.CompressMin == 0 {
 		o.CompressMin = 512
 	}
+	if o.UpgradeTimeout <= 0 {
+		o.UpgradeTimeout = 10 * time.Second
+	}
 }
 
 // Listener is one address a server accepts connections on.
@@ -119,6 +141,10 @@ type Engine interface {
 	// Stop stops accepting, closes every connection and returns when the
 	// loops have exited or ctx is done.
 	Stop(ctx context.Context) error
+	// Err is nil while every listener accepts connections (a listener
+	// backing off after an accept error still counts as accepting), else
+	// the first one that stopped and why.
+	Err() error
 }
 
 // Stats are counters shared by all connections of a server. Every method
@@ -133,6 +159,15 @@ type Stats interface {
 	// number of messages queued by Send since the last flush and the bytes
 	// written (framing included).
 	Flushed(messages, bytes int)
+	// Socket is called when a socket is accepted (open) and when it is gone.
+	Socket(open bool)
+	// SocketRefused is called for a socket refused because MaxSockets were open.
+	SocketRefused()
+	// AcceptError is called when accepting failed and the listener backs off.
+	AcceptError()
+	// UpgradeTimeout is called for a WebSocket closed because its upgrade
+	// request did not arrive within Options.UpgradeTimeout.
+	UpgradeTimeout()
 }
 
 // Server bundles what a back-end needs to run.
@@ -141,6 +176,11 @@ type Server struct {
 	Options   Options
 	Listeners []Listener
 	Stats     Stats
+
+	sockets    atomic.Int64 // sockets held (see admit)
+	budget     int64        // SocketBudget, computed once
+	budgetOnce sync.Once
+	down       atomic.Pointer[ListenerError]
 
 	// pend defers the wake-ups that fan-out causes while some connection is
 	// being fed: a subscriber is woken once, when the read batch that

@@ -24,13 +24,13 @@ const (
 	ErasePath
 )
 
-// Forced as a Write's Version skips the version check.
-const Forced = -1
-
 // Write is one change to a record.
 type Write struct {
-	Kind    Kind
-	Version int64  // the version the write creates, or Forced
+	Kind Kind
+	// Forced skips the version check and the read requirement: the write
+	// creates the version after the record's, whatever Version says.
+	Forced  bool
+	Version int64  // the version the write creates, unless Forced
 	Path    string // for SetPath and ErasePath
 	Data    []byte // JSON: the document (Replace) or the value (SetPath)
 	Writer  Subscriber
@@ -83,7 +83,7 @@ func (t *Table) Apply(e *Entry, w *Write, scratch []byte) (int64, []byte, error)
 	if cur == nil {
 		cur = emptyDoc
 	}
-	if w.Version != Forced {
+	if !w.Forced {
 		switch {
 		case w.Version <= e.version && e.exists:
 			return 0, scratch, &Error{Code: protocol.CodeVersionExists, Detail: fmt.Sprintf("version %d exists; current is %d", w.Version, e.version), Version: e.version, Data: cur}
@@ -94,12 +94,9 @@ func (t *Table) Apply(e *Entry, w *Write, scratch []byte) (int64, []byte, error)
 	if w.Expect >= 0 && w.Expect != e.version {
 		return 0, scratch, ErrChanged
 	}
-	doc, err := Preview(cur, w)
+	doc, err := t.Preview(cur, w)
 	if err != nil {
 		return 0, scratch, err
-	}
-	if len(doc) > t.maxDoc {
-		return 0, scratch, &Error{Code: protocol.CodeInvalidData, Detail: fmt.Sprintf("the document would be %d bytes; the limit is %d", len(doc), t.maxDoc)}
 	}
 	if w.Check != nil {
 		if err := w.Check(cur, doc, e.exists); err != nil {
@@ -107,7 +104,7 @@ func (t *Table) Apply(e *Entry, w *Write, scratch []byte) (int64, []byte, error)
 		}
 	}
 	version := e.version + 1
-	if !e.exists && w.Version == Forced {
+	if !e.exists && w.Forced {
 		version = max(e.version+1, 1)
 	}
 	e.version, e.data, e.exists = version, doc, true
@@ -137,8 +134,12 @@ func (t *Table) Apply(e *Entry, w *Write, scratch []byte) (int64, []byte, error)
 	return version, scratch, nil
 }
 
-// Preview returns the document w would produce from cur, without applying it.
-func Preview(cur []byte, w *Write) ([]byte, error) {
+// Preview returns the document w would produce from cur, without applying
+// it. A document past the table's MaxDocument is refused with
+// DocumentTooLarge; a patch is refused as soon as building it would pass
+// the limit, so a small patch (a far array index) cannot build a large
+// document first.
+func (t *Table) Preview(cur []byte, w *Write) ([]byte, error) {
 	var doc []byte
 	var err error
 	switch w.Kind {
@@ -148,13 +149,16 @@ func Preview(cur []byte, w *Write) ([]byte, error) {
 		if w.Path == "" {
 			doc, err = checkDocument(w.Data)
 		} else {
-			doc, err = jsonpath.Set(nil, cur, w.Path, w.Data)
+			doc, err = jsonpath.SetMax(nil, cur, w.Path, w.Data, t.maxDoc)
 		}
 	case ErasePath:
 		doc, err = jsonpath.Erase(nil, cur, w.Path)
 	}
+	if err == nil && len(doc) > t.maxDoc {
+		err = jsonpath.ErrTooLarge
+	}
 	if err != nil {
-		return nil, classify(err)
+		return nil, t.classify(err)
 	}
 	return doc, nil
 }
@@ -213,10 +217,13 @@ func checkDocument(b []byte) ([]byte, error) {
 }
 
 // classify maps jsonpath errors onto catalogue codes.
-func classify(err error) error {
+func (t *Table) classify(err error) error {
 	var re *Error
 	if errors.As(err, &re) {
 		return err
+	}
+	if errors.Is(err, jsonpath.ErrTooLarge) {
+		return &Error{Code: protocol.CodeDocumentTooLarge, Detail: fmt.Sprintf("the limit is %d bytes", t.maxDoc), Err: err}
 	}
 	if errors.Is(err, jsonpath.ErrSyntax) || errors.Is(err, jsonpath.ErrRoot) {
 		return &Error{Code: protocol.CodeInvalidPath, Detail: err.Error(), Err: err}

@@ -113,6 +113,11 @@ func (s *Session) allowRate() bool {
 	return false
 }
 
+// nameOK reports whether checkName accepts name.
+func (s *Session) nameOK(name []byte) bool {
+	return len(name) > 0 && len(name) <= s.m.opts.MaxNameLength && utf8.Valid(name)
+}
+
 // checkName validates a name against the limits; it replies with an error
 // and returns false when the name is refused.
 func (s *Session) checkName(topic fb.Topic, action fb.Action, id uint64, name []byte) bool {

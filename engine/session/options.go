@@ -1,6 +1,10 @@
 package session
 
-import "time"
+import (
+	"time"
+
+	"github.com/eddy-realtime/eddy/engine/netloop"
+)
 
 // Options are the per-connection limits and timers. Zero means default.
 type Options struct {
@@ -20,7 +24,9 @@ type Options struct {
 	// MaxListens bounds the listen patterns of one connection, events and
 	// records together (they count as subscriptions too). Default 100.
 	MaxListens int `yaml:"maxListens"`
-	// MaxConnections bounds concurrent connections. Default 100000.
+	// MaxConnections bounds concurrent connections. Default 100000, or
+	// fewer when the descriptor limit allows fewer sockets
+	// (netloop.SocketBudget).
 	MaxConnections int `yaml:"maxConnections"`
 	// MaxMessageRate bounds inbound messages per second per connection;
 	// excess messages get CodeRateLimited and are dropped. Default 1000000.
@@ -51,7 +57,7 @@ func (o *Options) EnsureDefaults() {
 		o.MaxListens = 100
 	}
 	if o.MaxConnections <= 0 {
-		o.MaxConnections = 100000
+		o.MaxConnections = min(100000, netloop.SocketBudget())
 	}
 	if o.MaxMessageRate <= 0 {
 		o.MaxMessageRate = 1000000

@@ -231,11 +231,10 @@ func (s *Session) recordOp(v *msg.View, e *record.Entry) {
 
 func (s *Session) recordWrite(v *msg.View, e *record.Entry) {
 	id, action, name := v.Id(), v.Action(), e.Name()
-	w := record.Write{Version: v.Version(), Path: msg.UnsafeString(v.Path()), Data: v.DataBytes(), Writer: s}
-	if v.Has(fb.FlagsForced) {
-		w.Version = record.Forced
-	}
-	if w.Version != record.Forced {
+	// Only the flag forces a write: a version, whatever its value, is
+	// checked against the record's.
+	w := record.Write{Version: v.Version(), Forced: v.Has(fb.FlagsForced), Path: msg.UnsafeString(v.Path()), Data: v.DataBytes(), Writer: s}
+	if !w.Forced {
 		refused, ok := s.records[name]
 		if !ok {
 			s.fail(fb.TopicRecord, action, id, v.Name(), protocol.CodeNotSubscribed, "read the record before a versioned write, or force the write")
@@ -353,7 +352,7 @@ func (s *Session) checkWrite(v *msg.View, e *record.Entry, w *record.Write, rule
 		}
 		return true
 	}
-	doc, err := record.Preview(cur, w)
+	doc, err := s.m.cfg.Records.Preview(cur, w)
 	if err != nil {
 		return true // Apply reports the error
 	}
@@ -370,8 +369,11 @@ func (s *Session) checkWrite(v *msg.View, e *record.Entry, w *record.Write, rule
 // recordSubscribe subscribes to one or many records without reading them.
 func (s *Session) recordSubscribe(v *msg.View) {
 	id := v.Id()
+	// Names and the subscription limit are checked before any record is
+	// loaded: only the names that may be subscribed are.
+	upto, refuse := s.subscribable(v)
 	var missing []string
-	eachName(v, func(name []byte) bool {
+	eachNameUpTo(v, upto, func(name []byte) bool {
 		if s.m.cfg.Records.Lookup(msg.UnsafeString(name)) == nil {
 			missing = append(missing, string(name))
 		}
@@ -382,11 +384,7 @@ func (s *Session) recordSubscribe(v *msg.View) {
 		return
 	}
 	ok := true
-	eachName(v, func(name []byte) bool {
-		if !s.checkName(fb.TopicRecord, fb.ActionSubscribe, id, name) {
-			ok = false
-			return false
-		}
+	eachNameUpTo(v, upto, func(name []byte) bool {
 		e := s.m.cfg.Records.Lookup(msg.UnsafeString(name))
 		if e == nil {
 			s.replay(append([]byte(nil), v.Bytes()...))
@@ -416,9 +414,59 @@ func (s *Session) recordSubscribe(v *msg.View) {
 		s.tellProvider(e.Name())
 		return true
 	})
-	if ok {
+	switch {
+	case !ok:
+	case refuse != nil:
+		refuse()
+	default:
 		s.ack(fb.TopicRecord, id)
 	}
+}
+
+// subscribable checks the names of a record Subscribe, in order, against
+// the name rules and the subscription limit, without loading anything. It
+// returns how many names may be subscribed and, when a name stops the
+// message, the reply refusing that one (InvalidName, NameTooLong or
+// TooManySubscriptions), to send once the names before it are subscribed.
+func (s *Session) subscribable(v *msg.View) (int, func()) {
+	id := v.Id()
+	room := s.m.opts.MaxSubscriptions - s.subscriptions
+	var fresh map[string]struct{} // names this message adds
+	n := 0
+	var refuse func()
+	eachName(v, func(name []byte) bool {
+		if !s.nameOK(name) {
+			refuse = func() { s.checkName(fb.TopicRecord, fb.ActionSubscribe, id, name) }
+			return false
+		}
+		if _, dup := s.records[msg.UnsafeString(name)]; !dup {
+			if _, again := fresh[msg.UnsafeString(name)]; !again {
+				if len(fresh) >= room {
+					refuse = func() { s.fail(fb.TopicRecord, fb.ActionSubscribe, id, name, protocol.CodeTooManySubscriptions, "") }
+					return false
+				}
+				if fresh == nil {
+					fresh = make(map[string]struct{})
+				}
+				fresh[string(name)] = struct{}{}
+			}
+		}
+		n++
+		return true
+	})
+	return n, refuse
+}
+
+// eachNameUpTo is eachName for the first upto names.
+func eachNameUpTo(v *msg.View, upto int, fn func(name []byte) bool) {
+	i := 0
+	eachName(v, func(name []byte) bool {
+		if i >= upto {
+			return false
+		}
+		i++
+		return fn(name)
+	})
 }
 
 // Deleted implements record.Subscriber: the record was deleted by someone

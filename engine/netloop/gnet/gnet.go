@@ -8,6 +8,8 @@
 // Conn.Wake: a lock-free task queue plus one eventfd write per loop wake-up).
 //
 // Start returns once every listener is bound; Stop shuts the engine down.
+// The listeners are the standard library's (see Engine), so an accept error
+// never stops the event loops.
 package gnet
 
 import (
@@ -16,12 +18,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/eddy-realtime/eddy/engine/netloop"
 )
@@ -37,15 +38,24 @@ type Options struct {
 }
 
 // Engine is a running gnet server.
+//
+// gnet's own acceptor shuts the whole engine down on the first accept error
+// it does not expect, EMFILE included, dropping every connection. So the
+// listeners are the standard library's: one goroutine per listener accepts,
+// backs off on errors as net/http does, and hands each socket to gnet's
+// event loops (gnet.Client.EnrollContext, which takes a duplicate of the
+// descriptor and closes the original).
 type Engine struct {
-	srv    *netloop.Server
-	opts   Options
-	eng    gnet.Engine
-	addrs  []net.Addr
-	kinds  map[int]netloop.Kind // local port -> framing
-	booted chan error
-	done   chan error
-	stopMu sync.Mutex
+	srv      *netloop.Server
+	opts     Options
+	cli      *gnet.Client
+	lns      []net.Listener
+	addrs    []net.Addr
+	stopping atomic.Bool
+	accepts  sync.WaitGroup
+	stopMu   sync.Mutex
+	stopped  chan struct{}
+	stopErr  error
 }
 
 var _ netloop.Engine = (*Engine)(nil)
@@ -59,26 +69,20 @@ func Start(srv *netloop.Server, opts Options) (*Engine, error) {
 	if len(srv.Listeners) == 0 {
 		return nil, errors.New("gnet: no listeners")
 	}
-	e := &Engine{srv: srv, opts: opts, kinds: map[int]netloop.Kind{}, booted: make(chan error, 1), done: make(chan error, 1)}
-	addrs := make([]string, len(srv.Listeners))
-	for i := range srv.Listeners {
-		l := &srv.Listeners[i]
-		// gnet identifies listeners by their address string, so two
-		// listeners asking for port 0 would be indistinguishable: pick the
-		// free ports here.
-		if host, port, err := net.SplitHostPort(l.Addr); err == nil && port == "0" {
-			free, err := freePort(host)
-			if err != nil {
-				return nil, fmt.Errorf("gnet: %w", err)
+	e := &Engine{srv: srv, opts: opts}
+	for _, l := range srv.Listeners {
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			for _, prev := range e.lns {
+				_ = prev.Close()
 			}
-			l.Addr = free
+			return nil, fmt.Errorf("gnet: listener %s: %w", l.Addr, err)
 		}
-		addrs[i] = "tcp://" + l.Addr
+		e.lns = append(e.lns, ln)
+		e.addrs = append(e.addrs, ln.Addr())
 	}
 	gopts := []gnet.Option{
 		gnet.WithMulticore(true),
-		gnet.WithReusePort(false),
-		gnet.WithReuseAddr(true), // as net.Listen does: rebind while old connections sit in TIME_WAIT
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(slogAdapter{l: opts.Logger}),
 	}
@@ -88,78 +92,89 @@ func Start(srv *netloop.Server, opts Options) (*Engine, error) {
 	if opts.ReadBufferCap > 0 {
 		gopts = append(gopts, gnet.WithReadBufferCap(opts.ReadBufferCap))
 	}
-	go func() {
-		err := gnet.Rotate(&handler{e: e}, addrs, gopts...)
-		select {
-		case e.booted <- err: // failed before booting
-		default:
+	cli, err := gnet.NewClient(&handler{e: e}, gopts...)
+	if err == nil {
+		err = cli.Start()
+	}
+	if err != nil {
+		for _, ln := range e.lns {
+			_ = ln.Close()
 		}
-		e.done <- err
-	}()
-	select {
-	case err := <-e.booted:
-		if err != nil {
-			return nil, fmt.Errorf("gnet: %w", err)
-		}
-	case <-time.After(10 * time.Second):
-		return nil, errors.New("gnet: engine did not start within 10s")
+		return nil, fmt.Errorf("gnet: %w", err)
+	}
+	e.cli = cli
+	for i, ln := range e.lns {
+		e.accepts.Add(1)
+		go e.accept(ln, srv.Listeners[i].Kind)
 	}
 	return e, nil
 }
 
-func freePort(host string) (string, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", err
+// accept hands every socket ln accepts to the event loops. An accept error
+// (out of descriptors, say) is waited out, 5 ms doubling to 1 s; only a
+// listener closed by someone other than Stop ends the loop early, and Err
+// reports it.
+func (e *Engine) accept(ln net.Listener, kind netloop.Kind) {
+	defer e.accepts.Done()
+	failures := 0
+	for {
+		nc, err := ln.Accept()
+		if err == nil {
+			// Enrolling duplicates the descriptor, which can fail for want
+			// of one too: the socket is closed then, and the loop backs off.
+			_, err = e.cli.EnrollContext(nc, kind)
+			if err == nil {
+				failures = 0
+				continue
+			}
+		}
+		if errors.Is(err, net.ErrClosed) {
+			if !e.stopping.Load() {
+				e.srv.ListenerDown(ln.Addr().String(), err)
+			}
+			return
+		}
+		if e.stopping.Load() {
+			return
+		}
+		failures++
+		e.srv.AcceptFailed(err)
+		time.Sleep(netloop.Backoff(failures))
 	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
-}
-
-// boot learns the bound ports (listeners may ask for port 0).
-func (e *Engine) boot(eng gnet.Engine) error {
-	e.eng = eng
-	for _, l := range e.srv.Listeners {
-		fd, err := eng.DupListener("tcp", l.Addr)
-		if err != nil {
-			return fmt.Errorf("listener %s: %w", l.Addr, err)
-		}
-		sa, err := unix.Getsockname(fd)
-		_ = unix.Close(fd)
-		if err != nil {
-			return err
-		}
-		var addr *net.TCPAddr
-		switch a := sa.(type) {
-		case *unix.SockaddrInet4:
-			addr = &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
-		case *unix.SockaddrInet6:
-			addr = &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
-		default:
-			return fmt.Errorf("listener %s: unexpected address type", l.Addr)
-		}
-		e.addrs = append(e.addrs, addr)
-		e.kinds[addr.Port] = l.Kind
-	}
-	return nil
 }
 
 // Addrs returns the bound listener addresses in Listeners order.
 func (e *Engine) Addrs() []net.Addr { return e.addrs }
 
-// Stop stops the engine: every connection is closed and OnClose delivered.
+// Err is nil while every listener accepts (see netloop.Engine).
+func (e *Engine) Err() error { return e.srv.Err() }
+
+// Stop stops accepting, then stops the loops: every connection is closed
+// and OnClose delivered.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.stopMu.Lock()
-	defer e.stopMu.Unlock()
-	if err := e.eng.Stop(ctx); err != nil && !strings.Contains(err.Error(), "engine has been stopped") {
-		return fmt.Errorf("gnet: stop: %w", err)
+	if e.stopped == nil {
+		e.stopped = make(chan struct{})
+		e.stopping.Store(true)
+		for _, ln := range e.lns {
+			_ = ln.Close()
+		}
+		go func() {
+			e.accepts.Wait()
+			if err := e.cli.Stop(); err != nil {
+				e.stopErr = fmt.Errorf("gnet: stop: %w", err)
+			}
+			close(e.stopped)
+		}()
 	}
+	stopped := e.stopped
+	e.stopMu.Unlock()
 	select {
-	case <-e.done:
+	case <-stopped:
+		return e.stopErr
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return nil
 }
 
 type handler struct {
@@ -167,20 +182,8 @@ type handler struct {
 	e *Engine
 }
 
-func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
-	err := h.e.boot(eng)
-	h.e.booted <- err
-	if err != nil {
-		return gnet.Shutdown
-	}
-	return gnet.None
-}
-
 func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	kind := netloop.TCP
-	if a, ok := gc.LocalAddr().(*net.TCPAddr); ok {
-		kind = h.e.kinds[a.Port]
-	}
+	kind, _ := gc.Context().(netloop.Kind) // set by EnrollContext
 	c := netloop.NewConn(h.e.srv, kind, &transport{c: gc})
 	gc.SetContext(c)
 	c.Open()
@@ -225,6 +228,7 @@ func (t *transport) Write(b []byte) error {
 }
 
 func (t *transport) Buffered() int        { return t.c.OutboundBuffered() }
+func (t *transport) Unsent() int          { return netloop.SocketUnsent(t.c.Fd()) }
 func (t *transport) Wake()                { _ = t.c.Wake(nil) }
 func (t *transport) Close()               { _ = t.c.Close() }
 func (t *transport) RemoteAddr() net.Addr { return t.c.RemoteAddr() }

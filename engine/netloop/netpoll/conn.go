@@ -190,6 +190,18 @@ func (c *conn) Buffered() int {
 	return n
 }
 
+// Unsent adds to Buffered the submit in progress and what the kernel holds
+// for the peer (netloop.Unsent), for a peer behind on compressed messages.
+func (c *conn) Unsent() int {
+	c.w.Lock()
+	n := c.w.inflight
+	c.w.Unlock()
+	if fc, ok := c.nc.(netpoll.Conn); ok {
+		n += netloop.SocketUnsent(fc.Fd())
+	}
+	return n
+}
+
 // Wake schedules one Flush on netpoll's goroutine pool; safe from any
 // goroutine, and wakes before that Flush starts coalesce into it.
 func (c *conn) Wake() {

@@ -112,7 +112,7 @@ func Start(srv *netloop.Server, opts Options) (*Engine, error) {
 	e.mu.conns = map[*conn]struct{}{}
 	var lns []net.Listener
 	for _, l := range srv.Listeners {
-		ln, err := net.Listen("tcp", l.Addr)
+		ln, err := listen(e, l.Addr)
 		if err == nil {
 			var evl netpoll.EventLoop
 			evl, err = netpoll.NewEventLoop(e.onRequest,
@@ -135,14 +135,62 @@ func Start(srv *netloop.Server, opts Options) (*Engine, error) {
 		e.served.Add(1)
 		go func(evl netpoll.EventLoop, ln net.Listener) {
 			defer e.served.Done()
-			_ = evl.Serve(ln) // returns when Stop shuts the loop down
+			err := evl.Serve(ln) // returns when Stop shuts the loop down
+			e.mu.Lock()
+			stopped := e.mu.stopped
+			e.mu.Unlock()
+			if !stopped {
+				if err == nil {
+					err = errors.New("netpoll: Serve returned")
+				}
+				e.srv.ListenerDown(ln.Addr().String(), err)
+			}
 		}(evl, lns[i])
 	}
 	return e, nil
 }
 
+// countingListener is a netpoll listener that reports accept errors to the
+// server's stats (netpoll waits them out itself, detaching the listener
+// and retrying with a back-off), and that ends netpoll's retry loop once
+// the engine stops: netpoll keeps retrying a closed listener otherwise.
+type countingListener struct {
+	netpoll.Listener
+	e *Engine
+}
+
+func listen(e *Engine, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	nl, err := netpoll.ConvertListener(ln)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return &countingListener{Listener: nl, e: e}, nil
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		l.e.mu.Lock()
+		stopped := l.e.mu.stopped
+		l.e.mu.Unlock()
+		if stopped {
+			return nil, nil // netpoll: nothing to accept; its retry loop ends
+		}
+		l.e.srv.AcceptFailed(err)
+	}
+	return c, err
+}
+
 // Addrs returns the bound listener addresses in Listeners order.
 func (e *Engine) Addrs() []net.Addr { return e.addrs }
+
+// Err is nil while every listener accepts (see netloop.Engine).
+func (e *Engine) Err() error { return e.srv.Err() }
 
 // Stop stops accepting, closes every connection (each gets Closed and so
 // Handler.OnClose) and waits for that, or for ctx.
@@ -187,6 +235,7 @@ func (e *Engine) onPrepare(kind netloop.Kind) netpoll.OnPrepare {
 		if e.mu.stopped {
 			e.mu.Unlock()
 			_ = nc.Close()
+			c.c.Closed(nil)
 			return context.Background()
 		}
 		e.mu.conns[c] = struct{}{}

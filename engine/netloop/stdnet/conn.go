@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/eddy-realtime/eddy/engine/netloop"
@@ -22,9 +23,10 @@ const keepSpare = 256 << 10
 
 // conn is one accepted socket and its netloop.Transport.
 type conn struct {
-	e  *Engine
-	nc net.Conn
-	c  *netloop.Conn
+	e   *Engine
+	nc  net.Conn
+	c   *netloop.Conn
+	raw syscall.RawConn // nc's descriptor; nil over TLS
 
 	// mu serializes Feed, Flush and Closed (netloop's loop-owned state).
 	// It is never held during socket I/O.
@@ -42,6 +44,7 @@ type conn struct {
 		spare    []byte // the last written buffer, for reuse
 		writing  bool   // a goroutine is in drain
 		closeReq bool   // close once out is written
+		inflight int    // bytes of the Write in progress
 		failed   bool   // the socket is closed or broken: drop writes
 	}
 }
@@ -54,6 +57,9 @@ func newConn(e *Engine, nc net.Conn, kind netloop.Kind) *conn {
 		nc:   nc,
 		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
+	}
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
 	}
 	c.c = netloop.NewConn(e.srv, kind, c)
 	return c
@@ -172,9 +178,11 @@ func (c *conn) drain() {
 	for !c.w.failed && len(c.w.out) > 0 {
 		buf := c.w.out
 		c.w.out, c.w.spare = c.w.spare[:0], nil
+		c.w.inflight = len(buf)
 		c.w.Unlock()
 		_, err := c.nc.Write(buf)
 		c.w.Lock()
+		c.w.inflight = 0
 		if err != nil {
 			c.w.failed = true
 			c.w.out = nil
@@ -218,6 +226,19 @@ func (c *conn) Buffered() int {
 	c.w.Lock()
 	n := len(c.w.out)
 	c.w.Unlock()
+	return n
+}
+
+// Unsent adds to Buffered the write in progress and what the kernel holds
+// for the peer (netloop.Unsent), for a peer behind on compressed messages.
+// Over TLS only the write in progress is known.
+func (c *conn) Unsent() int {
+	c.w.Lock()
+	n := c.w.inflight
+	c.w.Unlock()
+	if c.raw != nil {
+		_ = c.raw.Control(func(fd uintptr) { n += netloop.SocketUnsent(int(fd)) })
+	}
 	return n
 }
 

@@ -118,6 +118,9 @@ func Start(srv *netloop.Server, opts Options) (*Engine, error) {
 // Addrs returns the bound listener addresses in Listeners order.
 func (e *Engine) Addrs() []net.Addr { return e.addrs }
 
+// Err is nil while every listener accepts (see netloop.Engine).
+func (e *Engine) Err() error { return e.srv.Err() }
+
 // Stop closes the listeners and every connection (each gets Closed and so
 // Handler.OnClose), then waits for all goroutines or ctx.
 func (e *Engine) Stop(ctx context.Context) error {
@@ -146,25 +149,33 @@ func (e *Engine) Stop(ctx context.Context) error {
 
 func (e *Engine) accept(ln net.Listener, kind netloop.Kind) {
 	defer e.wg.Done()
-	var backoff time.Duration
+	failures := 0
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
+				e.mu.Lock()
+				stopped := e.mu.stopped
+				e.mu.Unlock()
+				if !stopped {
+					e.srv.ListenerDown(ln.Addr().String(), err)
+				}
 				return
 			}
 			// Out of descriptors or similar: wait a little and retry, as
 			// net/http does.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			time.Sleep(backoff)
+			failures++
+			e.srv.AcceptFailed(err)
+			time.Sleep(netloop.Backoff(failures))
 			continue
 		}
-		backoff = 0
+		failures = 0
 		c := newConn(e, nc, kind)
 		e.mu.Lock()
 		if e.mu.stopped {
 			e.mu.Unlock()
 			_ = nc.Close()
+			c.c.Closed(nil)
 			continue
 		}
 		e.mu.conns[c] = struct{}{}
