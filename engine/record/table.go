@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/eddy-realtime/eddy/engine/internal/shard"
+	"github.com/eddy-realtime/eddy/engine/internal/subset"
 )
 
 // ErrNotFound is returned by Persister.Get when no record is stored.
@@ -64,7 +65,7 @@ type Entry struct {
 	gone    bool // deleted or evicted: callers must look the name up again
 	version int64
 	data    []byte
-	subs    []Subscriber // copy-on-write
+	subs    *subset.Set[Subscriber] // nil when none; O(1) add and remove at any size
 	waiters []func(error)
 }
 
@@ -194,7 +195,7 @@ func (t *Table) evictLocked(sh *tableShard, keep *Entry) {
 		if e == keep || !e.mu.TryLock() {
 			continue
 		}
-		idle := e.loaded && len(e.subs) == 0
+		idle := e.loaded && e.subs == nil
 		if idle {
 			e.gone = true
 		}
@@ -219,16 +220,33 @@ func (e *Entry) Subscribe(s Subscriber) (first, ok bool) {
 }
 
 func (e *Entry) subscribeLocked(s Subscriber) (first bool) {
-	for _, x := range e.subs {
-		if x == s {
-			return false
+	if e.subs == nil {
+		e.subs = subset.New(s)
+		return true
+	}
+	e.subs.Add(s)
+	return false
+}
+
+// nsubs returns the number of subscribers; e.mu is held.
+func (e *Entry) nsubs() int {
+	if e.subs == nil {
+		return 0
+	}
+	return e.subs.Len()
+}
+
+// eachSub calls fn for every subscriber; e.mu is held.
+func (e *Entry) eachSub(fn func(s Subscriber)) {
+	if e.subs == nil {
+		return
+	}
+	v := e.subs.View()
+	for i := 0; i < v.Len(); i++ {
+		if s, ok := v.At(i); ok {
+			fn(s)
 		}
 	}
-	next := make([]Subscriber, len(e.subs)+1)
-	copy(next, e.subs)
-	next[len(e.subs)] = s
-	e.subs = next
-	return len(next) == 1
 }
 
 // Unsubscribe removes s from name's subscribers and reports whether it was
@@ -243,13 +261,12 @@ func (t *Table) Unsubscribe(name string, s Subscriber) (last bool) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for i, x := range e.subs {
-		if x == s {
-			next := make([]Subscriber, 0, len(e.subs)-1)
-			next = append(next, e.subs[:i]...)
-			e.subs = append(next, e.subs[i+1:]...)
-			return len(e.subs) == 0
-		}
+	if e.subs == nil || !e.subs.Remove(s) {
+		return false
+	}
+	if e.subs.Len() == 0 {
+		e.subs = nil
+		return true
 	}
 	return false
 }
@@ -265,7 +282,7 @@ func (t *Table) Subscribers(name string) int {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.subs)
+	return e.nsubs()
 }
 
 // Read subscribes s (when subscribe is set) and calls fn with the current
@@ -313,7 +330,7 @@ func (t *Table) Names(fn func(name string)) {
 		sh.mu.Unlock()
 		for _, e := range batch {
 			e.mu.Lock()
-			n := len(e.subs)
+			n := e.nsubs()
 			e.mu.Unlock()
 			if n > 0 {
 				fn(e.name)
@@ -335,7 +352,5 @@ func (t *Table) Broadcast(name string, payload []byte) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, s := range e.subs {
-		s.Deliver(payload)
-	}
+	e.eachSub(func(s Subscriber) { s.Deliver(payload) })
 }

@@ -119,12 +119,12 @@ func (t *Table) Apply(e *Entry, w *Write, scratch []byte) (int64, []byte, error)
 		out.Action, out.Path = fb.ActionErasePath, w.Path
 	}
 	scratch = msg.Append(scratch[:0], &out)
-	for _, s := range e.subs {
+	e.eachSub(func(s Subscriber) {
 		if s != w.Writer {
 			s.Deliver(scratch)
 			w.Delivered++
 		}
-	}
+	})
 	var done func(error)
 	if w.Done != nil {
 		cb := w.Done
@@ -184,7 +184,8 @@ func (t *Table) Delete(e *Entry, deleter Subscriber, done func(error)) error {
 		return ErrGone
 	}
 	e.gone = true
-	subs := e.subs
+	var subs []Subscriber
+	e.eachSub(func(s Subscriber) { subs = append(subs, s) })
 	e.subs = nil
 	e.mu.Unlock()
 	t.remove(e)
