@@ -126,6 +126,15 @@ func (t *Table) Publish(name []byte, payload []byte, except Subscriber) int {
 	}
 	v := subs.View()
 	d := 0
+	if list, ok := v.Small(); ok {
+		for _, s := range list {
+			if s != except {
+				s.Deliver(payload)
+				d++
+			}
+		}
+		return d
+	}
 	for i := 0; i < v.Len(); i++ {
 		if s, ok := v.At(i); ok && s != except {
 			s.Deliver(payload)
