@@ -345,7 +345,44 @@ func TestClusterProcessesSurviveNodeKill(t *testing.T) {
 			users = append(users, fmt.Sprint(u, i))
 		}
 	}
-	victimUsers := users[8:]
+	victimUsers := append(slices.Clone(users[8:]), "listen-"+victim.name)
+	// dual is on a survivor and on the victim: it must stay online.
+	procDial(t, nodes[0], "dual")
+	procDial(t, victim, "dual")
+	users = append(users, "dual")
+
+	// The victim's listener provides feed/x for a subscriber on n0; a
+	// listener on n1 comes second and waits.
+	type told struct{ node, what string }
+	listens := make(chan told, 16)
+	listen := func(n *procNode) {
+		c := procDial(t, n, "listen-"+n.name)
+		err := c.Event.Listen("feed/.*", func(match string, r *eddy.ListenResponse) {
+			_ = r.Accept()
+			listens <- told{n.name, "found " + match}
+		}, func(match string) { listens <- told{n.name, "removed " + match} })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	nextListen := func(want told) {
+		t.Helper()
+		select {
+		case got := <-listens:
+			if got != want {
+				t.Fatalf("listener told %+v, want %+v", got, want)
+			}
+		case <-time.After(procBound):
+			t.Fatalf("no listener told %+v in %v", want, procBound)
+		}
+	}
+	listen(victim)
+	feed := procDial(t, nodes[0], "feed-sub")
+	if _, err := feed.Event.Subscribe("feed/x", func([]byte) {}); err != nil {
+		t.Fatal(err)
+	}
+	nextListen(told{victim.name, "found feed/x"})
+	listen(nodes[1])
 	procWait(t, "watchers see every user online", func() bool {
 		for _, w := range watchers {
 			for _, u := range users {
@@ -451,6 +488,12 @@ func TestClusterProcessesSurviveNodeKill(t *testing.T) {
 		return rpcOK[0].Load() >= 20 && rpcOK[1].Load() >= 20 && rpcOK[2].Load() >= 20
 	})
 
+	select {
+	case got := <-listens:
+		t.Fatalf("before the kill, listener told %+v", got)
+	default:
+	}
+
 	// SIGKILL the victim mid-load.
 	killed := time.Now()
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -479,6 +522,11 @@ func TestClusterProcessesSurviveNodeKill(t *testing.T) {
 			slowest = max(slowest, at.Sub(killed))
 		}
 	}
+	for k, w := range watchers {
+		if !w.isOnline("dual") {
+			t.Errorf("watcher %d: dual, still on %s, is offline", k, nodes[0].name)
+		}
+	}
 	if slowest > procNodeTimeout+procLeaveMargin {
 		t.Errorf("the victim's users went offline %v after the kill; NodeTimeout is %v", slowest, procNodeTimeout)
 	}
@@ -487,6 +535,9 @@ func TestClusterProcessesSurviveNodeKill(t *testing.T) {
 			t.Errorf("%s health after the kill: %+v", n.name, h.Cluster)
 		}
 	}
+
+	// The victim's listener is gone with it: feed/x is handed to n1's.
+	nextListen(told{nodes[1].name, "found feed/x"})
 
 	// The survivors' subscribers keep receiving each other's events.
 	var base [2][2]int
