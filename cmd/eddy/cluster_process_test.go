@@ -293,7 +293,7 @@ func TestClusterProcessesSurviveNodeKill(t *testing.T) {
 			"--tcp-addr", n.tcp, "--ws-addr", "off", "--http-addr", n.http,
 			"-set", "store.engine=memory",
 			"-set", "cluster.nats="+natsURL, "-set", "cluster.node="+name,
-			"-set", "cluster.heartbeat=250ms", "-set", "cluster.nodeTimeout="+procNodeTimeout.String())
+			"-set", "rpc.acceptTimeout=25s", "-set", "rpc.responseTimeout=25s", "-set", "cluster.heartbeat=250ms", "-set", "cluster.nodeTimeout="+procNodeTimeout.String())
 		nodes = append(nodes, n)
 	}
 	procWait(t, "every node sees the other two", func() bool {
@@ -345,7 +345,7 @@ func TestClusterProcessesSurviveNodeKill(t *testing.T) {
 			users = append(users, fmt.Sprint(u, i))
 		}
 	}
-	victimUsers := append(slices.Clone(users[8:]), "listen-"+victim.name)
+	victimUsers := append(slices.Clone(users[8:]), "listen-"+victim.name, "holder")
 	// dual is on a survivor and on the victim: it must stay online.
 	procDial(t, nodes[0], "dual")
 	procDial(t, victim, "dual")
@@ -494,6 +494,30 @@ func TestClusterProcessesSurviveNodeKill(t *testing.T) {
 	default:
 	}
 
+	// A request the victim's provider accepted and holds: the requester
+	// must hear NoRpcProvider once the node is gone. The accept may or may
+	// not reach n0 before the kill; either way the node's going ends the
+	// request, long before the accept and response timeouts (25s).
+	held := make(chan *eddy.RPCRequest, 1)
+	holder := procDial(t, victim, "holder")
+	if err := holder.RPC.Provide("hold", func(r *eddy.RPCRequest) { _ = r.Accept(); held <- r }); err != nil {
+		t.Fatal(err)
+	}
+	holdReq := procDial(t, nodes[0], "hold-req")
+	holdErr := make(chan error, 1)
+	procWait(t, "hold provided on "+nodes[0].name, func() bool {
+		go func() { _, err := make1(t, holdReq, "hold"); holdErr <- err }()
+		select {
+		case <-held:
+			return true
+		case err := <-holdErr:
+			if !errors.Is(err, eddy.ErrNoProvider) {
+				t.Fatalf("hold before the kill: %v", err)
+			}
+			return false
+		}
+	})
+
 	// SIGKILL the victim mid-load.
 	killed := time.Now()
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -513,6 +537,17 @@ func TestClusterProcessesSurviveNodeKill(t *testing.T) {
 		}
 		return true
 	})
+	select {
+	case err := <-holdErr:
+		if !errors.Is(err, eddy.ErrNoProvider) {
+			t.Errorf("the request held by the victim: %v, want ErrNoProvider", err)
+		}
+		if d := time.Since(killed); d > procNodeTimeout+procLeaveMargin {
+			t.Errorf("the request held by the victim failed %v after the kill", d)
+		}
+	case <-time.After(procBound):
+		t.Fatal("the request held by the victim never failed")
+	}
 	var slowest time.Duration
 	for k, w := range watchers {
 		for u, at := range w.left() {
