@@ -428,3 +428,52 @@ func TestClusterListenHandOver(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterListenHandOverRace closes the provider right after a second
+// listener on another node listened, before every node has heard of it:
+// the second listener must still be asked, once its listening reaches the
+// name's owner.
+func TestClusterListenHandOverRace(t *testing.T) {
+	cc := cluStart(t, 3)
+	a, b, c := cc.nodes[0], cc.nodes[1], cc.nodes[2]
+	for round := 0; round < 10; round++ {
+		pattern := fmt.Sprintf("race%d/.*", round)
+		name := fmt.Sprintf("race%d/x", round)
+		toldA, toldB := make(chan cluListenEvent, 16), make(chan cluListenEvent, 16)
+		la := dial(t, addrOf(a, "tcp"))
+		cluListener(t, la, "a", pattern, toldA)
+		sub := dial(t, addrOf(c, "ws"))
+		if _, err := sub.Event.Subscribe(name, func([]byte) {}); err != nil {
+			t.Fatal(err)
+		}
+		cluNextListen(t, toldA, cluListenEvent{"a", "found " + name})
+		lb := dial(t, addrOf(b, "ws"))
+		listened := make(chan error, 1)
+		go func() {
+			listened <- lb.Event.Listen(pattern, func(match string, r *eddy.ListenResponse) {
+				_ = r.Accept()
+				toldB <- cluListenEvent{"b", "found " + match}
+			}, nil)
+		}()
+		if round%2 == 1 {
+			if err := <-listened; err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = la.Close()
+		select {
+		case got := <-toldB:
+			if got != (cluListenEvent{"b", "found " + name}) {
+				t.Fatalf("round %d: listener b told %+v", round, got)
+			}
+		case <-time.After(cluBound):
+			var st []string
+			for _, srv := range cc.nodes {
+				st = append(st, fmt.Sprintf("%+v", srv.EventListeners().Stats()))
+			}
+			t.Fatalf("round %d: listener b never asked for %s after a's provider closed; listeners: %v", round, name, st)
+		}
+		_ = lb.Close()
+		_ = sub.Close()
+	}
+}
