@@ -432,7 +432,15 @@ func TestClusterListenHandOver(t *testing.T) {
 // TestClusterListenHandOverRace closes the provider right after a second
 // listener on another node listened, before every node has heard of it:
 // the second listener must still be asked, once its listening reaches the
-// name's owner.
+// name's owner, and only once.
+//
+// It fails for now: when the subscriber's node hears the first listener go
+// before it hears the second arrive, its count of listeners of the pattern
+// drops to zero and it withdraws the name from the directory for a moment.
+// The owner then drops the name's state while the second listener is
+// still asked (pending listeners are forgotten silently), and asks it again
+// when the name comes back: a second SubscriptionFound with no
+// SubscriptionRemoved between.
 func TestClusterListenHandOverRace(t *testing.T) {
 	cc := cluStart(t, 3)
 	a, b, c := cc.nodes[0], cc.nodes[1], cc.nodes[2]
@@ -453,7 +461,7 @@ func TestClusterListenHandOverRace(t *testing.T) {
 			listened <- lb.Event.Listen(pattern, func(match string, r *eddy.ListenResponse) {
 				_ = r.Accept()
 				toldB <- cluListenEvent{"b", "found " + match}
-			}, nil)
+			}, func(match string) { toldB <- cluListenEvent{"b", "removed " + match} })
 		}()
 		if round%2 == 1 {
 			if err := <-listened; err != nil {
@@ -473,7 +481,10 @@ func TestClusterListenHandOverRace(t *testing.T) {
 			}
 			t.Fatalf("round %d: listener b never asked for %s after a's provider closed; listeners: %v", round, name, st)
 		}
-		_ = lb.Close()
+		// b is asked once: the next thing it hears is the removal when
+		// the subscriber leaves.
 		_ = sub.Close()
+		cluNextListen(t, toldB, cluListenEvent{"b", "removed " + name})
+		_ = lb.Close()
 	}
 }
