@@ -177,6 +177,11 @@ func (n *Node) Start() error {
 		nats.NoEcho(),
 		nats.Timeout(2 * time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			select {
+			case <-n.done:
+				return // Close: nats.go reports our own close as a disconnection
+			default:
+			}
 			n.log.Warn("cluster: disconnected from NATS; cross-node traffic stops until it is back", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
