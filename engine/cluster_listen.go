@@ -252,10 +252,6 @@ func (c *clusterListen) patternRef(pat string, on bool) {
 				}
 			})
 			c.mu.Lock()
-		} else {
-			for name := range c.mine {
-				check = append(check, name)
-			}
 		}
 	}
 	c.mu.Unlock()
@@ -267,13 +263,19 @@ func (c *clusterListen) patternRef(pat string, on bool) {
 // Subscribed implements listen.Cluster.
 func (c *clusterListen) Subscribed(name string, _ bool) { c.syncName(name) }
 
-// syncName publishes name while this node has subscribers of it and a
-// pattern somewhere matches it.
+// syncName publishes name while this node has subscribers of it and,
+// when they came, a pattern somewhere matched it. A published name stays
+// published until its last local subscriber leaves, even if every
+// pattern matching it goes: while one listener hands over to another,
+// the pattern's count may touch zero on this node before the new
+// listener's entry arrives, and withdrawing the name then would make the
+// owner drop the name's state and ask the new listener a second time.
 func (c *clusterListen) syncName(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	want := false
-	if c.local.Count(name) > 0 {
+	subscribed := c.local.Count(name) > 0
+	want := subscribed && c.mine[name]
+	if subscribed && !want {
 		for _, pt := range c.patterns {
 			if pt.re.MatchString(name) {
 				want = true

@@ -196,7 +196,7 @@ func (st *Set[T]) compact(a *slots[T]) {
 // View is a moment's reading of a set: At(i) for i below Len returns each
 // member once (ok false for an emptied slot).
 type View[T comparable] struct {
-	list []T      // small set
+	list []T       // small set
 	a    *slots[T] // large set
 	n    int
 }
