@@ -86,7 +86,7 @@ func main() {
 	for s.NumRoutes() < peers && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	fmt.Printf("natsd ready %s\n", s.ClientURL())
+	fmt.Fprintf(os.Stdout, "natsd ready %s\n", s.ClientURL()) // the line tests wait for
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
