@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every load scenario against an Eddy subprocess and the NATS baseline,
 # 3 runs each; the medians and ratios go to bench/results/<date>-<scenario>.txt.
-# Scenarios with a latency target (events-fanout, records-fanout, rpc) then
+# cluster-events-fanout starts its own NATS cluster and compares with NATS
+# alone whatever -baseline says. Scenarios with a latency target
+# (events-fanout, cluster-events-fanout, records-fanout, rpc) then
 # run again at half of Eddy's median full-speed rate ("latency at half
 # load"), against both servers.
 set -euo pipefail
@@ -24,7 +26,7 @@ for s in $(bin/eddy-bench list 2>/dev/null || echo events-fanout); do
 	fi
 	# The rate -rate paces: publishes, writes or requests per second.
 	case "$s" in
-	events-fanout) key=publishes ;;
+	events-fanout | cluster-events-fanout) key=publishes ;;
 	records-fanout) key=writes ;;
 	rpc) key=sent ;;
 	*) continue ;;

@@ -10,7 +10,10 @@
 //     check order, loss and latency), rpc and durable-writes (calls.go,
 //     rpc.go, durable.go: requests with a window in flight, each answer
 //     matched once), connections (connections.go: idle clients, connects/s
-//     and server memory per connection). Scenarios drive Targets through
+//     and server memory per connection), cluster-events-fanout (cluster.go:
+//     events-fanout over 3 Eddy nodes on an in-process 3-server NATS
+//     cluster, then through NATS alone, via a ClusterTarget that spreads
+//     subscribers over the nodes). Scenarios drive Targets through
 //     the Client interface and return Figures and the problems they found;
 //     Defaults gives each scenario's own parameters.
 //   - Target and Client: a server and one connection to it. EddyTarget

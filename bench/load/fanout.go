@@ -160,7 +160,7 @@ func runFanout(ctx context.Context, target Target, p Params, shape fanoutShape) 
 	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for i := 0; i < p.Subs; i++ {
-		c, err := target.Dial(dialCtx)
+		c, err := dialNode(dialCtx, target, i)
 		if err != nil {
 			return Figures{}, nil, err
 		}
@@ -184,6 +184,11 @@ func runFanout(ctx context.Context, target Target, p Params, shape fanoutShape) 
 			return Figures{}, nil, err
 		}
 		pb.published.Store(pb.base)
+	}
+	if w, ok := target.(readyWaiter); ok {
+		if err := w.WaitReady(dialCtx, FanoutEvent); err != nil {
+			return Figures{}, nil, err
+		}
 	}
 
 	var wg sync.WaitGroup

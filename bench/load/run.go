@@ -41,7 +41,9 @@ type Config struct {
 	// Default os.TempDir().
 	StoreDir string
 	// Baseline is "" or "nats": also run the scenario against a fresh
-	// nats-server subprocess and compare.
+	// nats-server subprocess and compare. A clustered scenario
+	// (cluster-events-fanout) always measures its NATS-only baseline, on
+	// the in-process NATS cluster of its Eddy nodes.
 	Baseline string
 	// Runs is the number of runs per target (default 1); with more than
 	// one a median line follows.
@@ -145,6 +147,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	cfg.Transport = transport
+	cs, clustered := sc.(clusteredScenario)
+	if clustered && cfg.Addr != "" {
+		return nil, errClusterAddr
+	}
+	if clustered && cfg.Transport != "tcp" {
+		return nil, fmt.Errorf("load: %s runs over tcp only (its NATS servers have no WebSocket listener)", sc.Name())
+	}
+	if clustered {
+		cfg.Log = &lockedWriter{w: cfg.Log}
+	}
 	// Connections need descriptors; servers spawned from here inherit the
 	// raised limit.
 	RaiseFDLimit()
@@ -168,7 +180,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// Runs alternate between Eddy and the baseline, so a change in
 	// the machine's other load during the invocation skews both alike.
 	baseline := cfg.Baseline == "nats"
-	if baseline {
+	if baseline && !clustered {
 		if _, err := FindNATS(); err != nil {
 			fmt.Fprintf(cfg.Log, "baseline skipped: %v\n", err)
 			baseline = false
@@ -186,6 +198,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 	}
 	for i := 1; i <= cfg.Runs; i++ {
+		if clustered {
+			// Eddy nodes, then NATS alone, on one fresh NATS cluster.
+			err := runCluster(ctx, sc, cs.clustered(), cfg, func(res Result, la string) error {
+				res.Run, res.Machine = i, machine
+				res.Machine.LoadAvg = la
+				return emit(res)
+			})
+			if err != nil {
+				return rep, err
+			}
+			continue
+		}
 		la := loadAvg()
 		res, err := runEddy(ctx, sc, cfg, addr)
 		if err != nil {

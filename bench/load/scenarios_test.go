@@ -14,12 +14,13 @@ func TestDefaults(t *testing.T) {
 		pubs, subs, window int
 		transport          string
 	}{
-		"events-fanout":  {1, 10, 16384, "tcp"},
-		"records-fanout": {10, 100, 16384, "tcp"},
-		"rpc":            {100, 10, 1600, "tcp"},
-		"durable-writes": {64, 0, 1024, "tcp"},
-		"connections":    {1, 0, 16384, "ws"},
-		"no-such":        {1, 10, 16384, "tcp"},
+		"events-fanout":         {1, 10, 16384, "tcp"},
+		"records-fanout":        {10, 100, 16384, "tcp"},
+		"rpc":                   {100, 10, 1600, "tcp"},
+		"durable-writes":        {64, 0, 1024, "tcp"},
+		"connections":           {1, 0, 16384, "ws"},
+		"cluster-events-fanout": {1, 30, 16384, "tcp"},
+		"no-such":               {1, 10, 16384, "tcp"},
 	} {
 		p, transport := Defaults(name)
 		if p.Pubs != want.pubs || p.Subs != want.subs || p.Window != want.window || transport != want.transport {
@@ -29,7 +30,7 @@ func TestDefaults(t *testing.T) {
 			t.Errorf("%s: defaults do not validate: %v", name, err)
 		}
 	}
-	want := []string{"connections", "durable-writes", "events-fanout", "records-fanout", "rpc"}
+	want := []string{"cluster-events-fanout", "connections", "durable-writes", "events-fanout", "records-fanout", "rpc"}
 	if got := Scenarios(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("scenarios %v", got)
 	}

@@ -9,6 +9,7 @@
 //	eddy-bench rpc -spawn-exec ./eddy [-requesters 100 -providers 10 -window 1600]
 //	eddy-bench durable-writes -spawn-exec ./eddy [-writers 64 -window 1024 -records 1]
 //	eddy-bench connections -spawn-exec ./eddy [-conns 20000 -dial-concurrency 64]
+//	eddy-bench cluster-events-fanout -spawn [-subs 30 -runs 3]   3 NATS servers, 3 Eddy nodes, then NATS alone
 //	eddy-bench list                      the scenario names
 //
 // Each scenario has its own defaults (load.Defaults). It exits 1 when a
@@ -94,7 +95,7 @@ func flags(cfg *load.Config, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&cfg.Spawn, "spawn", false, "start a fresh in-process server on 127.0.0.1 for each run")
 	fs.StringVar(&cfg.SpawnExec, "spawn-exec", "", "run this eddy `binary` as a fresh subprocess for each run (like the nats baseline)")
 	fs.IntVar(&cfg.Loops, "loops", 0, "event loops of the -spawn server (0: one per CPU)")
-	fs.StringVar(&cfg.Baseline, "baseline", "", "also run against a baseline and compare: nats")
+	fs.StringVar(&cfg.Baseline, "baseline", "", "also run against a baseline and compare: nats (cluster-events-fanout always compares with NATS alone)")
 	fs.IntVar(&cfg.Runs, "runs", 1, "runs per target; more than one adds the median")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "with -spawn: write a CPU profile of the Eddy runs to `file`")
 	fs.Usage = func() { usage(out); fs.PrintDefaults() }
