@@ -114,6 +114,7 @@ func (r *eventRouter) start() {
 
 func (r *eventRouter) drain(ch chan *nats.Msg) {
 	skip := len(r.n.prefix) + len("ev.")
+	var lastSubject, lastName string
 	for {
 		var m *nats.Msg
 		select {
@@ -125,11 +126,15 @@ func (r *eventRouter) drain(ch chan *nats.Msg) {
 		if len(m.Subject) <= skip || r.deliver == nil {
 			continue
 		}
-		name, ok := DecodeName(m.Subject[skip:])
-		if !ok {
-			continue
+		// A hot name arrives again and again: decode its subject once.
+		if m.Subject != lastSubject {
+			name, ok := DecodeName(m.Subject[skip:])
+			if !ok {
+				continue
+			}
+			lastSubject, lastName = m.Subject, name
 		}
-		r.deliver(name, m.Data)
+		r.deliver(lastName, m.Data)
 	}
 }
 
