@@ -271,11 +271,15 @@ func serveRPC(c *enginetest.Client, reject bool) *rpcServer {
 			s.asked.Add(1)
 			id, data := v.Id(), string(v.DataBytes())
 			if s.rejecting.Load() {
-				rpcReply(c, fb.ActionReject, id, "")
+				if c.TrySend(&msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionReject, ID: id}) != nil {
+					return
+				}
 				continue
 			}
-			rpcReply(c, fb.ActionAccept, id, "")
-			rpcReply(c, fb.ActionResponse, id, "-"+data)
+			if c.TrySend(&msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionAccept, ID: id}) != nil ||
+				c.TrySend(&msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionResponse, ID: id, Data: []byte("-" + data)}) != nil {
+				return
+			}
 		}
 	}()
 	return s
@@ -359,7 +363,9 @@ func serveListen(c *enginetest.Client, out chan<- listenEvent) *listenServer {
 			switch v.Action() {
 			case fb.ActionSubscriptionFound:
 				l.found.Add(1)
-				answerListen(c, fb.ActionListenAccept, string(v.Name()), string(v.Path()))
+				if c.TrySend(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionListenAccept, Name: string(v.Name()), Path: string(v.Path())}) != nil {
+					return
+				}
 				out <- listenEvent{l, "found " + string(v.Name())}
 			case fb.ActionSubscriptionRemoved:
 				l.lost.Add(1)

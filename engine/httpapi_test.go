@@ -235,9 +235,11 @@ func TestHTTPAPIEventsRPCPresence(t *testing.T) {
 			id := v.Id()
 			var n int
 			_ = json.Unmarshal(v.DataBytes(), &n)
-			prov.Send(&msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionAccept, ID: id})
 			res, _ := json.Marshal(n + 2)
-			prov.Send(&msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionResponse, ID: id, Data: res})
+			if prov.TrySend(&msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionAccept, ID: id}) != nil ||
+				prov.TrySend(&msg.Msg{Topic: fb.TopicRpc, Action: fb.ActionResponse, ID: id, Data: res}) != nil {
+				return // closed by the test's cleanup
+			}
 		}
 	}()
 

@@ -220,6 +220,15 @@ func (c *Client) Conn() net.Conn { return c.conn }
 // SendRaw sends one payload framed for the transport.
 func (c *Client) SendRaw(payload []byte) {
 	c.t.Helper()
+	if err := c.TrySendRaw(payload); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// TrySendRaw is SendRaw returning the write's error instead of failing
+// the test: for goroutines that answer a server until the connection is
+// closed (possibly by the test's cleanup).
+func (c *Client) TrySendRaw(payload []byte) error {
 	var out []byte
 	if c.ws {
 		mask := [4]byte{1, 2, 3, 4}
@@ -227,10 +236,12 @@ func (c *Client) SendRaw(payload []byte) {
 	} else {
 		out = frame.Append(nil, payload)
 	}
-	if _, err := c.conn.Write(out); err != nil {
-		c.t.Fatal(err)
-	}
+	_, err := c.conn.Write(out)
+	return err
 }
+
+// TrySend encodes and sends m, returning the write's error.
+func (c *Client) TrySend(m *msg.Msg) error { return c.TrySendRaw(msg.Append(nil, m)) }
 
 // Send encodes and sends m.
 func (c *Client) Send(m *msg.Msg) { c.t.Helper(); c.SendRaw(msg.Append(nil, m)) }
