@@ -345,11 +345,12 @@ describe('records', () => {
     const errors = [];
     a.on('error', (e) => errors.push(e));
     // Padding to index 999999 makes a document larger than the server
-    // allows (net.maxFrame - 4096): the write is refused with InvalidData.
+    // allows (net.maxFrame - 4096): the write is refused with
+    // DocumentTooLarge, before the server builds it.
     ra.set('pad[999999]', 1);
     assert.equal(ra.get('pad').length, 1000000, 'applied locally at once');
     await waitFor(() => errors.length > 0, { what: 'refusal' });
-    assert.equal(errors[0].code, ErrorCode.InvalidData);
+    assert.equal(errors[0].code, ErrorCode.DocumentTooLarge);
     assert.equal(errors[0].target, name);
     await waitFor(() => ra.get('pad') === undefined, { what: 'server copy restored' });
     assert.deepEqual(ra.get(), { kept: 1 });
