@@ -72,8 +72,11 @@ type Client struct {
 }
 
 // Dial connects to addr, performs the handshake and logs in, and returns a
-// ready client. addr is tcp://host:port (raw TCP, default port 6021),
-// tls://host:port (raw TCP in TLS), ws://host:port/path or wss://....
+// ready client. addr is tcp://host:port (raw TCP, default port 6021; a
+// bare host:port is the same), tls://host:port (raw TCP in TLS),
+// ws://host:port/path or wss://.... An address that does not answer as an
+// Eddy server (silence until the dial timeout, HTTP on a tcp:// address,
+// no HTTP on a ws:// one) fails with an error matching ErrNotEddy.
 //
 // ctx bounds this first connection only (together with WithDialTimeout);
 // Dial makes a single attempt. A refused login is an *Error matching
@@ -144,14 +147,15 @@ func newClient(addr string, o options, auth []byte) *Client {
 func (c *Client) connect(ctx context.Context) (*conn.Conn, conn.Welcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.dialTimeout)
 	defer cancel()
+	start := time.Now()
 	t, err := transport.Dial(ctx, c.addr, transport.Options{MaxFrame: c.opts.maxFrame, TLS: c.opts.tls, Compression: c.opts.compression})
 	if err != nil {
-		return nil, conn.Welcome{}, publicError(err)
+		return nil, conn.Welcome{}, dialError(c.addr, err, time.Since(start))
 	}
 	w, err := conn.Handshake(ctx, t, c.auth, clientInfo, c.opts.maxFrame)
 	if err != nil {
 		_ = t.Close()
-		return nil, w, publicError(err)
+		return nil, w, dialError(c.addr, err, time.Since(start))
 	}
 	hb := c.opts.heartbeat
 	switch {

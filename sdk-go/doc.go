@@ -8,9 +8,12 @@
 //	err = c.Event.Emit("news/sport", []byte(`{"score":[2,1]}`))
 //	err = sub.Unsubscribe()
 //
-// Addresses are tcp://host:port (raw TCP, frames as in docs/protocol.md),
-// tls://host:port (the same inside TLS), ws://host:port/path and wss://...
-// (one binary WebSocket message per protocol message).
+// Addresses are tcp://host:port (raw TCP, frames as in docs/protocol.md;
+// host:port without a scheme means the same), tls://host:port (the same
+// inside TLS), ws://host:port/path and wss://... (one binary WebSocket
+// message per protocol message). An address that does not answer as an
+// Eddy server fails within the dial timeout with an error matching
+// ErrNotEddy that says what it answered.
 //
 // # What a client offers
 //

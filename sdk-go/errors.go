@@ -1,8 +1,11 @@
 package eddy
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/sdk-go/internal/conn"
@@ -31,6 +34,12 @@ var (
 	ErrProtocol = errors.New("eddy: protocol violation")
 	// ErrBadAddress is wrapped by Dial for an address it cannot parse.
 	ErrBadAddress = errors.New("eddy: bad address")
+	// ErrNotEddy is wrapped by Dial (and reported on reconnects) when the
+	// address does not answer as an Eddy server: a tcp:// address that
+	// answers with HTTP or with bytes that are not an Eddy message, or does
+	// not answer the handshake within the dial timeout; a ws:// address
+	// that does not answer with HTTP. The error says which.
+	ErrNotEddy = errors.New("eddy: not an Eddy server")
 )
 
 // Sentinels matched by errors.Is against an *Error with a related code.
@@ -148,9 +157,54 @@ func publicError(err error) error {
 	case errors.Is(err, conn.ErrProtocol):
 		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	case errors.Is(err, transport.ErrBadAddress):
-		return fmt.Errorf("%w: %w", ErrBadAddress, err)
+		return fmt.Errorf("%w%s", ErrBadAddress, strings.TrimPrefix(err.Error(), transport.ErrBadAddress.Error()))
 	case errors.Is(err, conn.ErrClosed):
 		return ErrNotConnected
 	}
 	return fmt.Errorf("eddy: %w", err)
+}
+
+// dialError explains a failed connection attempt to addr that took
+// elapsed: an address that does not speak Eddy gets an error saying what
+// it answered and which address form would fit; anything else is
+// publicError's.
+func dialError(addr string, err error, elapsed time.Duration) error {
+	host := addr
+	if u, perr := transport.ParseAddr(addr); perr == nil {
+		host = u.Host
+	}
+	wait := elapsed.Round(100 * time.Millisecond)
+	switch {
+	case errors.Is(err, transport.ErrHTTPAnswer):
+		return &notEddyError{"eddy: " + addr + " answered with HTTP, not the Eddy protocol; a WebSocket port takes ws://" + host + "/", nil}
+	case errors.Is(err, transport.ErrNotHTTP):
+		return &notEddyError{"eddy: " + addr + " did not answer with HTTP; an Eddy TCP port takes tcp://" + host, nil}
+	case errors.Is(err, transport.ErrNoUpgrade):
+		return &notEddyError{fmt.Sprintf("eddy: %s did not answer the WebSocket upgrade within %v", addr, wait), context.DeadlineExceeded}
+	case errors.Is(err, conn.ErrNoHandshakeAck) && errors.Is(err, context.DeadlineExceeded):
+		return &notEddyError{fmt.Sprintf("eddy: %s did not answer the Eddy handshake within %v; is it an Eddy server's port?", addr, wait), context.DeadlineExceeded}
+	case errors.Is(err, conn.ErrNoHandshakeAck):
+		cause := err
+		if errs, ok := err.(interface{ Unwrap() []error }); ok && len(errs.Unwrap()) == 2 {
+			cause = errs.Unwrap()[1]
+		}
+		return &notEddyError{"eddy: " + addr + " did not answer the Eddy handshake: " + strings.TrimPrefix(cause.Error(), "transport: "), cause}
+	}
+	return publicError(err)
+}
+
+// notEddyError is a connection attempt to an address that did not answer
+// as an Eddy server: it matches ErrNotEddy and its cause.
+type notEddyError struct {
+	msg   string
+	cause error
+}
+
+func (e *notEddyError) Error() string { return e.msg }
+
+func (e *notEddyError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrNotEddy}
+	}
+	return []error{ErrNotEddy, e.cause}
 }
