@@ -203,12 +203,14 @@ func TestWebSocketRoundTrip(t *testing.T) {
 	if err := tr.WriteFrames(frames("x")[:3]); err == nil {
 		t.Fatal("partial frame accepted")
 	}
+	// With an answering peer the close handshake ends long before the
+	// timeout, even on a loaded machine; a hang waits it out.
 	start := time.Now()
-	if err := tr.Shutdown(time.Second); err != nil {
+	if err := tr.Shutdown(20 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if time.Since(start) > 900*time.Millisecond {
-		t.Fatal("close handshake with an answering peer took too long")
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("close handshake with an answering peer waited for the timeout")
 	}
 	_ = tr.Close()
 }
