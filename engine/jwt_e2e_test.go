@@ -34,7 +34,7 @@ func TestJWTExpiryDisconnects(t *testing.T) {
 
 	c := enginetest.DialTCP(t, srv.TCPAddr())
 	c.Handshake()
-	if v := login(c, `{"token":"`+sign(secret, time.Now().Add(-time.Minute))+`"}`); protocol.Code(v.Code()) != protocol.CodeInvalidCredentials {
+	if v := login(c, `{"token":"`+sign(secret, time.Now().Add(-time.Minute))+`"}`); protocol.Code(v.Code()) != protocol.CodeTokenExpired {
 		t.Fatalf("expired token: code %d", v.Code())
 	}
 	if v := login(c, `{"token":"`+sign(strings.Repeat("x", 32), time.Now().Add(time.Hour))+`"}`); protocol.Code(v.Code()) != protocol.CodeInvalidCredentials {

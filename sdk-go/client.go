@@ -147,12 +147,16 @@ func newClient(addr string, o options, auth []byte) *Client {
 func (c *Client) connect(ctx context.Context) (*conn.Conn, conn.Welcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.dialTimeout)
 	defer cancel()
+	auth, err := c.authData(ctx)
+	if err != nil {
+		return nil, conn.Welcome{}, err
+	}
 	start := time.Now()
 	t, err := transport.Dial(ctx, c.addr, transport.Options{MaxFrame: c.opts.maxFrame, TLS: c.opts.tls, Compression: c.opts.compression})
 	if err != nil {
 		return nil, conn.Welcome{}, dialError(c.addr, err, time.Since(start))
 	}
-	w, err := conn.Handshake(ctx, t, c.auth, clientInfo, c.opts.maxFrame)
+	w, err := conn.Handshake(ctx, t, auth, clientInfo, c.opts.maxFrame)
 	if err != nil {
 		_ = t.Close()
 		return nil, w, dialError(c.addr, err, time.Since(start))
@@ -174,6 +178,37 @@ func (c *Client) connect(ctx context.Context) (*conn.Conn, conn.Welcome, error) 
 		Logger:    c.opts.logger,
 	})
 	return cn, w, nil
+}
+
+// authData returns the login data for one connection attempt: WithAuth's,
+// or what WithAuthFunc's function returns now.
+func (c *Client) authData(ctx context.Context) ([]byte, error) {
+	fn := c.opts.authFunc
+	if fn == nil {
+		return c.auth, nil
+	}
+	data, err := fn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("eddy: auth func: %w", err)
+	}
+	if data == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("eddy: auth func data: %w", err)
+	}
+	return b, nil
+}
+
+// final reports whether e, a login refusal or a close by the server, ends
+// the client: its code forbids reconnecting, unless it is TokenExpired and
+// WithAuthFunc can supply fresh credentials.
+func (c *Client) final(e *Error) bool {
+	if e.Code == protocol.CodeTokenExpired && c.opts.authFunc != nil {
+		return false
+	}
+	return !e.Code.Reconnect()
 }
 
 // lostError reports a dropped connection: it matches ErrConnectionLost and
@@ -240,7 +275,7 @@ func (c *Client) supervise(cn *conn.Conn) {
 		c.opts.logger.Info("eddy: connection lost", "addr", c.addr, "err", cause)
 		c.reportError(&lostError{cause})
 		var e *Error
-		if errors.As(cause, &e) && e.Op == "close" && !e.Code.Reconnect() {
+		if errors.As(cause, &e) && e.Op == "close" && c.final(e) {
 			c.stop(Closed, cause, false)
 			return
 		}
@@ -278,7 +313,7 @@ func (c *Client) redial() *conn.Conn {
 			return nil
 		}
 		var e *Error
-		if errors.As(err, &e) && !e.Code.Reconnect() {
+		if errors.As(err, &e) && c.final(e) {
 			state := Closed
 			if e.Op == "login" {
 				state = AuthFailed

@@ -35,7 +35,9 @@
 // # Connection life
 //
 // Dial connects, sends Connection/Handshake, waits for HandshakeAck, logs in
-// with the WithAuth data (or anonymously) and returns a client that is Open.
+// with the WithAuth data, or what the WithAuthFunc function returns (asked
+// again before every login), or anonymously, and returns a client that is
+// Open.
 // A refused login is Dial's error, an *Error matching ErrAuthFailed. Every
 // server error carries a protocol.Code; *Error matches the sentinels
 // (ErrPermissionDenied, ErrNotSubscribed, ...) with errors.Is.

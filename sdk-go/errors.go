@@ -47,6 +47,11 @@ var (
 	// ErrAuthFailed matches any refused login, and the codes
 	// InvalidCredentials, TooManyAuthAttempts and TokenExpired.
 	ErrAuthFailed = errors.New("eddy: authentication failed")
+	// ErrTokenExpired matches TokenExpired: a login refused because the
+	// credentials (a JWT past its exp) have expired, or a connection the
+	// server closed when they did. Fetch new credentials; WithAuthFunc does
+	// it on every reconnect.
+	ErrTokenExpired = errors.New("eddy: credentials expired")
 	// ErrNotAuthenticated matches NotAuthenticated.
 	ErrNotAuthenticated = errors.New("eddy: not authenticated")
 	// ErrPermissionDenied matches PermissionDenied and PermissionError.
@@ -124,6 +129,9 @@ func (e *Error) Is(target error) bool {
 	}
 	if target == ErrAuthFailed && e.Op == "login" {
 		return true
+	}
+	if target == ErrTokenExpired {
+		return e.Code == protocol.CodeTokenExpired
 	}
 	s, ok := sentinels[e.Code]
 	return ok && s == target
