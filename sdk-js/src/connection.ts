@@ -108,9 +108,11 @@ export class Connection {
   private closeReason = '';
 
   // Login: the auth data to send on every (re)connect once login() was
-  // called; null for an anonymous login.
+  // called; null for an anonymous login. authFn, when set, is asked for
+  // the data before each login instead.
   private loginRequested = false;
   private auth: Uint8Array | null = null;
+  private authFn: (() => unknown) | undefined;
   private loginWaiters: { resolve(r: LoginResult): void; reject(e: EddyError): void }[] = [];
   private loginId = 0;
 
@@ -150,26 +152,76 @@ export class Connection {
     if (this.state === ConnectionState.OPEN) {
       return Promise.reject(new EddyError(ErrorCode.AlreadyAuthenticated, 'already logged in'));
     }
-    let auth: Uint8Array | null;
+    let auth: Uint8Array | null = null;
+    const authFn = authData === undefined ? this.opts.auth : undefined;
     try {
-      auth = authData === undefined ? null : toBytes(authData);
+      if (authData !== undefined) auth = toBytes(authData);
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise<LoginResult>((resolve, reject) => {
       this.loginWaiters.push({ resolve, reject });
       this.auth = auth;
+      this.authFn = authFn;
       this.loginRequested = true;
       if (this.state === ConnectionState.AWAITING_AUTHENTICATION) this.sendLogin();
     });
   }
 
   private sendLogin(): void {
+    this.setState(ConnectionState.AUTHENTICATING);
+    const fn = this.authFn;
+    if (!fn) {
+      this.writeLogin(this.auth);
+      return;
+    }
+    const sock = this.socket;
+    let p: Promise<unknown>;
+    try {
+      p = Promise.resolve(fn());
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      (data) => {
+        if (sock !== this.socket || this.state !== ConnectionState.AUTHENTICATING) return;
+        let bytes: Uint8Array | null;
+        try {
+          bytes = data === undefined || data === null ? null : toBytes(data);
+        } catch (err) {
+          this.authFunctionFailed(err);
+          return;
+        }
+        this.writeLogin(bytes);
+      },
+      (err) => {
+        if (sock === this.socket && this.state === ConnectionState.AUTHENTICATING) this.authFunctionFailed(err);
+      },
+    );
+  }
+
+  private writeLogin(auth: Uint8Array | null): void {
     this.loginId = this.newId();
     const m: Msg = { topic: Topic.Auth, action: Action.Login, id: BigInt(this.loginId) };
-    if (this.auth) m.data = this.auth;
-    this.setState(ConnectionState.AUTHENTICATING);
+    if (auth) m.data = auth;
     this.write(m);
+  }
+
+  // authFunctionFailed handles an auth function that threw or rejected: a
+  // login() waiting for the answer rejects; on a reconnect the error is
+  // reported and the client dials again after the backoff.
+  private authFunctionFailed(cause: unknown): void {
+    const err = new EddyError(ClientErrorCode.AuthFunctionFailed, `the auth function failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+    const waiters = this.loginWaiters;
+    this.loginWaiters = [];
+    if (waiters.length > 0) {
+      this.loginRequested = false;
+      this.setState(ConnectionState.AWAITING_AUTHENTICATION);
+      for (const w of waiters) w.reject(err);
+      return;
+    }
+    this.events.error(err);
+    this.lost(err.message);
   }
 
   private onLoginResult(m: Msg): void {
@@ -178,6 +230,13 @@ export class Connection {
     this.loginWaiters = [];
     if (m.code) {
       const err = new EddyError(m.code, m.reason);
+      if (waiters.length === 0 && m.code === ErrorCode.TokenExpired && this.authFn) {
+        // A re-login with a token that expired meanwhile: dial again after
+        // the backoff, asking the auth function for a fresh one.
+        this.events.error(err);
+        this.lost('login refused: credentials expired');
+        return;
+      }
       this.loginRequested = false;
       this.setState(ConnectionState.AWAITING_AUTHENTICATION);
       for (const w of waiters) w.reject(err);
@@ -515,7 +574,8 @@ export class Connection {
       if (p.epoch === epoch) this.fail(id, lostErr);
     }
     for (const h of this.handlers.values()) h.lost?.();
-    if (code && ErrorInfo[code] && !ErrorInfo[code]!.reconnect) {
+    const renewable = code === ErrorCode.TokenExpired && this.authFn !== undefined;
+    if (code && ErrorInfo[code] && !ErrorInfo[code]!.reconnect && !renewable) {
       this.stop(ConnectionState.ERROR, new EddyError(code, this.closeReason));
       return;
     }

@@ -48,7 +48,18 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
+/** A credentials callback: returns (or resolves with) the auth data for one
+ * login. See EddyOptions.auth. */
+export type AuthFunction = () => unknown | Promise<unknown>;
+
 export interface EddyOptions {
+  /** A function returning the auth data (any JSON value, or a promise of
+   * one), asked before every login: the first, when login() is called
+   * without data, and each after a reconnect. Use it for credentials that
+   * expire, such as a JWT. With it, a connection the server closes with
+   * TokenExpired, or a re-login refused with TokenExpired, reconnects and
+   * asks again instead of stopping. */
+  auth?: AuthFunction;
   /** The WebSocket implementation; default globalThis.WebSocket. In Node 20
    * pass the `ws` package's WebSocket. */
   WebSocket?: WebSocketConstructor;
@@ -82,6 +93,7 @@ export interface EddyOptions {
 
 export interface ResolvedOptions {
   WebSocket: WebSocketConstructor | undefined;
+  auth: AuthFunction | undefined;
   reconnect: { min: number; max: number } | false;
   offlineQueue: boolean;
   offlineQueueLimit: number;
@@ -109,6 +121,7 @@ export function resolveOptions(o: EddyOptions): ResolvedOptions {
   }
   return {
     WebSocket: o.WebSocket,
+    auth: typeof o.auth === 'function' ? o.auth : undefined,
     reconnect,
     offlineQueue: o.offlineQueue !== false,
     offlineQueueLimit: positive(o.offlineQueueLimit, DEFAULT_OFFLINE_QUEUE_LIMIT),
