@@ -316,7 +316,7 @@ func TestServerRefusesOversizedFrame(t *testing.T) {
 	s := startFake(t)
 	st := newStates()
 	a := dial(t, s.TCP, WithMaxFrame(4<<20), WithConnectionStateHandler(st.handler))
-	if err := a.Event.Emit("big", make([]byte, DefaultMaxFrame+10)); err != nil {
+	if err := a.Event.Emit("big", jsonOfSize(DefaultMaxFrame+10)); err != nil {
 		t.Fatal(err)
 	}
 	st.waitFor(t, Closed)
