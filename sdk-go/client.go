@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,7 +90,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	if o.hasAuth {
 		b, err := json.Marshal(o.auth)
 		if err != nil {
-			return nil, fmt.Errorf("eddy: auth data: %w", err)
+			return nil, wrapErr("auth data", err)
 		}
 		auth = b
 	}
@@ -189,14 +188,14 @@ func (c *Client) authData(ctx context.Context) ([]byte, error) {
 	}
 	data, err := fn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("eddy: auth func: %w", err)
+		return nil, wrapErr("auth func", err)
 	}
 	if data == nil {
 		return nil, nil
 	}
 	b, err := json.Marshal(data)
 	if err != nil {
-		return nil, fmt.Errorf("eddy: auth func data: %w", err)
+		return nil, wrapErr("auth func data", err)
 	}
 	return b, nil
 }

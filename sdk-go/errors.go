@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eddy-realtime/eddy/protocol"
+	"github.com/eddy-realtime/eddy/protocol/fb"
 	"github.com/eddy-realtime/eddy/sdk-go/internal/conn"
 	"github.com/eddy-realtime/eddy/sdk-go/internal/transport"
 )
@@ -115,11 +116,41 @@ func (e *Error) Error() string {
 		s += fmt.Sprintf(" %q", e.Name)
 	}
 	s += ": " + e.Code.String()
-	if e.Reason != "" {
-		return s + ": " + e.Reason
+	if r := e.text(); r != "" {
+		return s + ": " + r
 	}
 	return s + " (" + e.Code.Message() + ")"
 }
+
+// text is Reason without what the rest of Error's text already says. The
+// server's reasons begin with "<Topic> <Action> <name>: " (docs/protocol.md)
+// for logs of raw connections; Op and Name say that here. A parse error's
+// "jsonpath: " package prefix goes too.
+func (e *Error) text() string {
+	r := e.Reason
+	if f := strings.SplitN(r, " ", 3); len(f) >= 2 && topicNames[f[0]] {
+		switch {
+		case strings.HasSuffix(f[1], ":") && actionNames[f[1][:len(f[1])-1]]:
+			r = r[len(f[0])+len(f[1])+1:]
+		case actionNames[f[1]] && len(f) == 3 && e.Name != "" && strings.HasPrefix(f[2], e.Name+":"):
+			r = f[2][len(e.Name)+1:]
+		}
+	}
+	r = strings.TrimPrefix(strings.TrimSpace(r), "jsonpath: ")
+	return r
+}
+
+// topicNames and actionNames hold the names the server's reasons use.
+var topicNames, actionNames = func() (map[string]bool, map[string]bool) {
+	t, a := map[string]bool{}, map[string]bool{}
+	for _, n := range fb.EnumNamesTopic {
+		t[n] = true
+	}
+	for _, n := range fb.EnumNamesAction {
+		a[n] = true
+	}
+	return t, a
+}()
 
 // Is reports whether target is the sentinel for e's code (or ErrAuthFailed
 // for any refused login), or an *Error with the same code.
@@ -216,3 +247,26 @@ func (e *notEddyError) Unwrap() []error {
 	}
 	return []error{ErrNotEddy, e.cause}
 }
+
+// wrapErr returns an error that reads "eddy: <what>: <err>..." and matches
+// every err. Each err's own "eddy: " prefix is left out, so the text says it
+// once.
+func wrapErr(what string, errs ...error) error { return &wrappedError{what, errs} }
+
+type wrappedError struct {
+	what string
+	errs []error
+}
+
+func (w *wrappedError) Error() string {
+	var b strings.Builder
+	b.WriteString("eddy: ")
+	b.WriteString(w.what)
+	for _, e := range w.errs {
+		b.WriteString(": ")
+		b.WriteString(strings.TrimPrefix(e.Error(), "eddy: "))
+	}
+	return b.String()
+}
+
+func (w *wrappedError) Unwrap() []error { return w.errs }

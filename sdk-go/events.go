@@ -210,7 +210,7 @@ func (e *Events) subscribe(ctx context.Context, names []string, s *Subscription)
 			}
 		case <-ctx.Done():
 			e.cancel(s)
-			return nil, fmt.Errorf("eddy: subscribe: %w", ctx.Err())
+			return nil, wrapErr("subscribe", ctx.Err())
 		}
 	}
 	return s, nil
@@ -350,7 +350,7 @@ func (s *Subscription) UnsubscribeCtx(ctx context.Context) error {
 	r, err := w.Wait(ctx)
 	if err != nil {
 		e.c.tracker.Cancel(id)
-		return fmt.Errorf("eddy: unsubscribe: %w", err)
+		return wrapErr("unsubscribe", err)
 	}
 	if r.Err != nil || r.Action != fb.ActionError { // a lost connection forgets subscriptions too
 		return nil
@@ -390,7 +390,7 @@ func (e *Events) Emit(name string, data []byte) error {
 func (e *Events) EmitJSON(name string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("eddy: emit %q: %w", name, err)
+		return wrapErr(fmt.Sprintf("emit %q", name), err)
 	}
 	return e.Emit(name, data)
 }
@@ -420,7 +420,7 @@ func (e *Events) EmitAck(ctx context.Context, name string, data []byte) error {
 	switch {
 	case err != nil:
 		e.c.tracker.Cancel(id)
-		return fmt.Errorf("eddy: emit %q: %w", name, err)
+		return wrapErr(fmt.Sprintf("emit %q", name), err)
 	case r.Err != nil:
 		return r.Err
 	case r.Action == fb.ActionError:

@@ -136,7 +136,7 @@ func (ls *listening) listen(pattern string, onFound func(match string, r *Listen
 	switch {
 	case err != nil:
 		ls.c.tracker.Cancel(id)
-		return fmt.Errorf("eddy: listen %q: %w", pattern, err)
+		return wrapErr(fmt.Sprintf("listen %q", pattern), err)
 	case rep.Err == nil && rep.Action == fb.ActionError:
 		ls.dropListener(l)
 		return &Error{Code: protocol.Code(rep.Code), Reason: rep.Reason, Op: "listen", Name: pattern}
@@ -171,7 +171,7 @@ func (ls *listening) unlisten(pattern string) error {
 	switch {
 	case err != nil:
 		ls.c.tracker.Cancel(id)
-		return fmt.Errorf("eddy: unlisten %q: %w", pattern, err)
+		return wrapErr(fmt.Sprintf("unlisten %q", pattern), err)
 	case rep.Err == nil && rep.Action == fb.ActionError:
 		return &Error{Code: protocol.Code(rep.Code), Reason: rep.Reason, Op: "unlisten", Name: pattern}
 	}
@@ -271,7 +271,7 @@ func (r *ListenResponse) Accept() error {
 			r.lateAccept = true
 		}
 		ls.mu.Unlock()
-		return fmt.Errorf("eddy: listen accept %q: %w", r.name, ErrConnectionLost)
+		return wrapErr(fmt.Sprintf("listen accept %q", r.name), ErrConnectionLost)
 	}
 	delete(r.l.asked, r)
 	r.l.provided[r.name] = struct{}{}
@@ -299,7 +299,7 @@ func (r *ListenResponse) Reject() error {
 
 func (r *ListenResponse) sendErr(err error) error {
 	if errors.Is(err, conn.ErrClosed) {
-		return fmt.Errorf("eddy: listen answer %q: %w", r.name, ErrConnectionLost)
+		return wrapErr(fmt.Sprintf("listen answer %q", r.name), ErrConnectionLost)
 	}
 	return publicError(err)
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/engine/listen"
@@ -50,8 +51,8 @@ func (s *Session) listenOn(v *msg.View, topic fb.Topic, r *listen.Registry, peer
 		})
 		if err != nil {
 			code, detail := listenCode(err), ""
-			if code == protocol.CodeInvalidPattern {
-				detail = err.Error()
+			if code == protocol.CodeInvalidPattern { // the parse error alone: the code says the rest
+				detail = strings.TrimPrefix(err.Error(), listen.ErrInvalidPattern.Error()+": ")
 			}
 			s.fail(topic, action, id, pattern, code, detail)
 		}
