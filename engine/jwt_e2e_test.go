@@ -23,6 +23,7 @@ func TestJWTExpiryDisconnects(t *testing.T) {
 	srv := enginetest.Start(t, func(o *engine.Options) {
 		o.Auth.Strategies = []auth.StrategyConfig{{Type: "jwt", JWT: auth.JWTConfig{HMACSecret: secret}}}
 		o.Session.Heartbeat = 100 * time.Millisecond
+		o.Session.HeartbeatTimeout = time.Minute // a stalled test is not cut off for silence
 	})
 	sign := func(key string, exp time.Time) string {
 		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "ann", "exp": exp.Unix()}).SignedString([]byte(key))

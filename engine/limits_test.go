@@ -42,8 +42,15 @@ func TestTimeouts(t *testing.T) {
 			}
 		})
 		t.Run("answered heartbeats keep the connection", func(t *testing.T) {
+			// A timeout of 200ms would cut off a test goroutine stalled that
+			// long on a loaded machine; this server allows 1s and the test
+			// answers pings for more than twice that.
+			srv := enginetest.Start(t, on(backend, func(o *engine.Options) {
+				o.Session.Heartbeat = 50 * time.Millisecond
+				o.Session.HeartbeatTimeout = time.Second
+			}))
 			c := enginetest.DialWS(t, srv.WSAddr(), false).Open()
-			deadline := time.Now().Add(600 * time.Millisecond)
+			deadline := time.Now().Add(2500 * time.Millisecond)
 			for time.Now().Before(deadline) {
 				v, err := c.Next()
 				if err != nil {

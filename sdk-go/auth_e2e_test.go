@@ -18,14 +18,17 @@ import (
 )
 
 // jwtServer starts a server that logs in with HS256 tokens and checks
-// expiry every 50ms, and returns it with a function signing a token for
-// user that expires at exp.
+// expiry about every 12ms (a quarter of the heartbeat), and returns it with
+// a function signing a token for user that expires at exp. The heartbeat
+// timeout stays long: a client stalled on a loaded machine must not be cut
+// off for silence, which would add a reconnect of its own.
 func jwtServer(t *testing.T) (*engine.Server, func(user string, exp time.Time) string) {
 	t.Helper()
 	secret := strings.Repeat("s", 32)
 	srv := enginetest.Start(t, func(o *engine.Options) {
 		o.Auth.Strategies = []auth.StrategyConfig{{Type: "jwt", JWT: auth.JWTConfig{HMACSecret: secret}}}
 		o.Session.Heartbeat = 50 * time.Millisecond
+		o.Session.HeartbeatTimeout = time.Minute
 	})
 	sign := func(user string, exp time.Time) string {
 		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user, "exp": exp.Unix()}).SignedString([]byte(secret))

@@ -83,6 +83,7 @@ const jwtConfig = `auth:
       hmacSecret: "${jwtSecret}"
 session:
   heartbeat: 50ms
+  heartbeatTimeout: 60s
 `;
 
 // sign makes an HS256 token for sub expiring at exp (seconds since the epoch).
@@ -159,7 +160,7 @@ describe('expiring credentials', () => {
 describe('connection life', () => {
   let server;
   before(async () => {
-    server = await startServer({ args: ['-set', 'session.heartbeat=150ms', '-set', 'session.heartbeatTimeout=800ms'] });
+    server = await startServer({ args: ['-set', 'session.heartbeat=150ms', '-set', 'session.heartbeatTimeout=1500ms'] });
   });
   after(async () => {
     closeClients();
@@ -171,7 +172,7 @@ describe('connection life', () => {
     const c = await loggedIn(server.url, 'ann', { heartbeatMs: -1 });
     const [states, onState] = collect();
     c.on('connectionStateChanged', onState);
-    await sleep(1800); // more than twice the server's heartbeat timeout
+    await sleep(3200); // more than twice the server's heartbeat timeout
     assert.deepEqual(states, [], 'no reconnect');
     assert.equal(c.getConnectionState(), ConnectionState.OPEN);
   });
