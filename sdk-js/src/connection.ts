@@ -17,7 +17,7 @@
 
 import { ClientErrorCode, EddyError, ErrorCode, ErrorInfo } from './errors';
 import { fromBytes, toBytes, type Json } from './json';
-import { ConnectionState, DEFAULT_HEARTBEAT_MS, type ResolvedOptions, type WebSocketLike } from './options';
+import { ConnectionState, DEFAULT_HEARTBEAT_MS, type ResolvedOptions, type WebSocketConstructor, type WebSocketLike } from './options';
 import { Action, Topic, decode, encode, type Msg } from './wire';
 
 /** A topic module's hooks into the connection. */
@@ -499,9 +499,20 @@ export class Connection {
   // ---- socket life ----
 
   private dial(): void {
-    const WS = this.opts.WebSocket ?? (globalThis as { WebSocket?: new (url: string) => WebSocketLike }).WebSocket;
+    const WS = this.opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ?? nodeWebSocket;
     if (!WS) {
-      this.stop(ConnectionState.ERROR, new EddyError(ClientErrorCode.ClientClosed, 'no WebSocket implementation: pass options.WebSocket'));
+      if (isNode() && !nodeWebSocketLoaded) {
+        // Node before 22 has no global WebSocket: use the ws package.
+        nodeWebSocketLoad ??= loadNodeWebSocket();
+        void nodeWebSocketLoad.then(() => {
+          if (!this.isStopped) this.dial();
+        });
+        return;
+      }
+      this.stop(
+        ConnectionState.ERROR,
+        new EddyError(ClientErrorCode.ClientClosed, 'no WebSocket implementation found: install the ws package (npm install ws) or pass options.WebSocket'),
+      );
       return;
     }
     this.closeCode = 0;
@@ -632,4 +643,28 @@ export class Connection {
     this.state = s;
     this.events.state(s);
   }
+}
+
+// The ws package's WebSocket, once loaded for Node without a global one.
+let nodeWebSocket: WebSocketConstructor | undefined;
+let nodeWebSocketLoad: Promise<void> | undefined;
+let nodeWebSocketLoaded = false;
+
+function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === 'string';
+}
+
+// loadNodeWebSocket imports the ws package (an optional peer dependency).
+// The specifier is a variable so that bundlers leave it alone: browsers
+// never get here, they have a global WebSocket.
+async function loadNodeWebSocket(): Promise<void> {
+  const name = 'ws';
+  try {
+    const m = (await import(/* webpackIgnore: true */ /* @vite-ignore */ name)) as { WebSocket?: WebSocketConstructor; default?: WebSocketConstructor };
+    nodeWebSocket = m.WebSocket ?? m.default;
+  } catch {
+    // not installed: dial reports what to install
+  }
+  nodeWebSocketLoaded = true;
 }

@@ -60,8 +60,9 @@ export interface EddyOptions {
    * TokenExpired, or a re-login refused with TokenExpired, reconnects and
    * asks again instead of stopping. */
   auth?: AuthFunction;
-  /** The WebSocket implementation; default globalThis.WebSocket. In Node 20
-   * pass the `ws` package's WebSocket. */
+  /** The WebSocket implementation; default globalThis.WebSocket, or in Node
+   * without one (before 22) the `ws` package's, imported when first needed
+   * (an optional peer dependency: `npm install ws`). */
   WebSocket?: WebSocketConstructor;
   /** Reconnect backoff in milliseconds: the first delay is about `min`,
    * doubling per failed attempt up to `max`, each jittered to between half
