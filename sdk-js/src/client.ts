@@ -70,9 +70,10 @@ export class Eddy extends Emitter<ClientEvents> {
     return this.conn.login(authData);
   }
 
-  /** close says goodbye to the server and stops the client for good. */
-  close(): void {
-    this.conn.close();
+  /** close says goodbye to the server and stops the client for good. The
+   * promise resolves once the connection is closed (after at most 2 s). */
+  close(): Promise<void> {
+    return this.conn.close();
   }
 
   /** The current connection state. */

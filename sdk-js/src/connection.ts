@@ -74,6 +74,9 @@ const PROTOCOL_NAME = 'eddy';
 const PROTOCOL_VERSION = 1;
 const CLIENT_INFO = toBytes({ sdk: 'js' });
 const OPEN_READY_STATE = 1;
+const CLOSED_READY_STATE = 3;
+// How long close() waits for the socket's close handshake.
+const CLOSE_WAIT_MS = 2000;
 // Bytes of a message besides its data and strings: the table, vtable,
 // offsets and scalars.
 const MESSAGE_OVERHEAD = 128;
@@ -605,13 +608,27 @@ export class Connection {
     }, delay);
   }
 
-  /** close says goodbye to the server and stops for good. */
-  close(): void {
-    if (this.isStopped) return;
-    if (this.state !== ConnectionState.RECONNECTING) {
-      this.write({ topic: Topic.Connection, action: Action.Close, code: ErrorCode.NormalClose });
+  /** close says goodbye to the server and stops for good; the promise
+   * resolves once the socket has closed (at most CLOSE_WAIT_MS later). */
+  close(): Promise<void> {
+    const sock = this.socket;
+    if (!this.isStopped) {
+      if (this.state !== ConnectionState.RECONNECTING) {
+        this.write({ topic: Topic.Connection, action: Action.Close, code: ErrorCode.NormalClose });
+      }
+      this.stop(ConnectionState.CLOSED, new EddyError(ClientErrorCode.ClientClosed));
     }
-    this.stop(ConnectionState.CLOSED, new EddyError(ClientErrorCode.ClientClosed));
+    return new Promise<void>((resolve) => {
+      if (!sock || sock.readyState === CLOSED_READY_STATE) {
+        resolve();
+        return;
+      }
+      const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      sock.addEventListener('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   private stop(state: ConnectionState, err: EddyError): void {
