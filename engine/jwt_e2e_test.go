@@ -23,6 +23,7 @@ func TestJWTExpiryDisconnects(t *testing.T) {
 	srv := enginetest.Start(t, func(o *engine.Options) {
 		o.Auth.Strategies = []auth.StrategyConfig{{Type: "jwt", JWT: auth.JWTConfig{HMACSecret: secret}}}
 		o.Session.Heartbeat = 100 * time.Millisecond
+		o.Session.HeartbeatTimeout = time.Minute // a stalled test is not cut off for silence
 	})
 	sign := func(key string, exp time.Time) string {
 		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "ann", "exp": exp.Unix()}).SignedString([]byte(key))
@@ -34,7 +35,7 @@ func TestJWTExpiryDisconnects(t *testing.T) {
 
 	c := enginetest.DialTCP(t, srv.TCPAddr())
 	c.Handshake()
-	if v := login(c, `{"token":"`+sign(secret, time.Now().Add(-time.Minute))+`"}`); protocol.Code(v.Code()) != protocol.CodeInvalidCredentials {
+	if v := login(c, `{"token":"`+sign(secret, time.Now().Add(-time.Minute))+`"}`); protocol.Code(v.Code()) != protocol.CodeTokenExpired {
 		t.Fatalf("expired token: code %d", v.Code())
 	}
 	if v := login(c, `{"token":"`+sign(strings.Repeat("x", 32), time.Now().Add(time.Hour))+`"}`); protocol.Code(v.Code()) != protocol.CodeInvalidCredentials {

@@ -20,8 +20,6 @@ func TestTimeouts(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend string) {
 		srv := enginetest.Start(t, on(backend, func(o *engine.Options) {
 			o.Session.HandshakeTimeout = 150 * time.Millisecond
-			o.Session.Heartbeat = 50 * time.Millisecond
-			o.Session.HeartbeatTimeout = 200 * time.Millisecond
 		}))
 		t.Run("handshake", func(t *testing.T) {
 			c := enginetest.DialTCP(t, srv.TCPAddr())
@@ -31,6 +29,12 @@ func TestTimeouts(t *testing.T) {
 			}
 		})
 		t.Run("heartbeat", func(t *testing.T) {
+			// The default handshake timeout: a login slower than 150ms on a
+			// loaded machine must not end this test early.
+			srv := enginetest.Start(t, on(backend, func(o *engine.Options) {
+				o.Session.Heartbeat = 50 * time.Millisecond
+				o.Session.HeartbeatTimeout = 200 * time.Millisecond
+			}))
 			c := enginetest.DialTCP(t, srv.TCPAddr()).Open()
 			// The server pings; a client that never answers is closed.
 			v, err := c.Next()
@@ -42,8 +46,15 @@ func TestTimeouts(t *testing.T) {
 			}
 		})
 		t.Run("answered heartbeats keep the connection", func(t *testing.T) {
+			// A timeout of 200ms would cut off a test goroutine stalled that
+			// long on a loaded machine; this server allows 1s and the test
+			// answers pings for more than twice that.
+			srv := enginetest.Start(t, on(backend, func(o *engine.Options) {
+				o.Session.Heartbeat = 50 * time.Millisecond
+				o.Session.HeartbeatTimeout = time.Second
+			}))
 			c := enginetest.DialWS(t, srv.WSAddr(), false).Open()
-			deadline := time.Now().Add(600 * time.Millisecond)
+			deadline := time.Now().Add(2500 * time.Millisecond)
 			for time.Now().Before(deadline) {
 				v, err := c.Next()
 				if err != nil {

@@ -39,7 +39,8 @@ func (a *authenticator) Authenticate(ctx context.Context, req *session.LoginRequ
 	case errors.Is(err, auth.ErrUnavailable):
 		return session.Identity{}, &session.LoginError{Code: protocol.CodeAuthUnavailable, Reason: protocol.CodeAuthUnavailable.Message()}
 	case errors.Is(err, auth.ErrExpired):
-		return session.Identity{}, &session.LoginError{Code: protocol.CodeInvalidCredentials, Reason: protocol.CodeTokenExpired.Message()}
+		// Specific, so that a client knows to fetch new credentials.
+		return session.Identity{}, &session.LoginError{Code: protocol.CodeTokenExpired, Reason: protocol.CodeTokenExpired.Message()}
 	default:
 		return session.Identity{}, &session.LoginError{Code: protocol.CodeInvalidCredentials, Reason: protocol.CodeInvalidCredentials.Message()}
 	}

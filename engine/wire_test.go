@@ -81,6 +81,37 @@ func TestUnsubscribeStopsDelivery(t *testing.T) {
 	})
 }
 
+// TestEventDataMustBeJSON: an Emit whose data is not JSON is refused with
+// InvalidData, with or without an id, and reaches no subscriber; an Emit
+// with no data, or with JSON, is delivered.
+func TestEventDataMustBeJSON(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	sub := enginetest.DialTCP(t, srv.TCPAddr()).Open()
+	pub := enginetest.DialWS(t, srv.WSAddr(), false).Open()
+	sub.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionSubscribe, ID: 1, Name: "x"})
+	sub.Expect(fb.TopicEvent, fb.ActionAck)
+	for i, data := range []string{`not json`, `{"a":1`, "\"\xff\"", `1 2`} {
+		pub.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionEmit, Name: "x", Data: []byte(data), ID: uint64(10 + i)})
+		v := pub.Expect(fb.TopicEvent, fb.ActionError)
+		if protocol.Code(v.Code()) != protocol.CodeInvalidData || v.Id() != uint64(10+i) || string(v.Name()) != "x" {
+			t.Fatalf("emit of %q: code %d id %d name %q (%s)", data, v.Code(), v.Id(), v.Name(), v.Reason())
+		}
+	}
+	pub.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionEmit, Name: "x", Data: []byte(`nope`)})
+	if v := pub.Expect(fb.TopicEvent, fb.ActionError); protocol.Code(v.Code()) != protocol.CodeInvalidData {
+		t.Fatalf("emit without id: code %d", v.Code())
+	}
+	pub.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionEmit, Name: "x"})
+	pub.Send(&msg.Msg{Topic: fb.TopicEvent, Action: fb.ActionEmit, Name: "x", Data: []byte(` {"ok":true} `)})
+	// The subscriber's first deliveries are the two valid ones, in order.
+	if v := sub.Expect(fb.TopicEvent, fb.ActionEmit); len(v.DataBytes()) != 0 {
+		t.Fatalf("first delivery %q, want the one without data", v.DataBytes())
+	}
+	if v := sub.Expect(fb.TopicEvent, fb.ActionEmit); string(v.DataBytes()) != ` {"ok":true} ` {
+		t.Fatalf("second delivery %q", v.DataBytes())
+	}
+}
+
 func TestHandshakeRules(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend string) {
 		srv := enginetest.Start(t, on(backend, nil))

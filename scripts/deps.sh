@@ -14,8 +14,10 @@ if [ ${#need[@]} -gt 0 ]; then
 	fi
 	echo "deps: installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq "${need[@]}" >/dev/null
+	# Waits for an apt lock another install holds instead of failing.
+	apt="$(dirname "$0")/apt-get.sh"
+	"$apt" update -qq >/dev/null
+	"$apt" install -y -qq "${need[@]}" >/dev/null
 fi
 
 cd "$(dirname "$0")/.."

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,8 +71,11 @@ type Client struct {
 }
 
 // Dial connects to addr, performs the handshake and logs in, and returns a
-// ready client. addr is tcp://host:port (raw TCP, default port 6021),
-// tls://host:port (raw TCP in TLS), ws://host:port/path or wss://....
+// ready client. addr is tcp://host:port (raw TCP, default port 6021; a
+// bare host:port is the same), tls://host:port (raw TCP in TLS),
+// ws://host:port/path or wss://.... An address that does not answer as an
+// Eddy server (silence until the dial timeout, HTTP on a tcp:// address,
+// no HTTP on a ws:// one) fails with an error matching ErrNotEddy.
 //
 // ctx bounds this first connection only (together with WithDialTimeout);
 // Dial makes a single attempt. A refused login is an *Error matching
@@ -88,7 +90,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	if o.hasAuth {
 		b, err := json.Marshal(o.auth)
 		if err != nil {
-			return nil, fmt.Errorf("eddy: auth data: %w", err)
+			return nil, wrapErr("auth data", err)
 		}
 		auth = b
 	}
@@ -144,14 +146,19 @@ func newClient(addr string, o options, auth []byte) *Client {
 func (c *Client) connect(ctx context.Context) (*conn.Conn, conn.Welcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.dialTimeout)
 	defer cancel()
+	auth, err := c.authData(ctx)
+	if err != nil {
+		return nil, conn.Welcome{}, err
+	}
+	start := time.Now()
 	t, err := transport.Dial(ctx, c.addr, transport.Options{MaxFrame: c.opts.maxFrame, TLS: c.opts.tls, Compression: c.opts.compression})
 	if err != nil {
-		return nil, conn.Welcome{}, publicError(err)
+		return nil, conn.Welcome{}, dialError(c.addr, err, time.Since(start))
 	}
-	w, err := conn.Handshake(ctx, t, c.auth, clientInfo, c.opts.maxFrame)
+	w, err := conn.Handshake(ctx, t, auth, clientInfo, c.opts.maxFrame)
 	if err != nil {
 		_ = t.Close()
-		return nil, w, publicError(err)
+		return nil, w, dialError(c.addr, err, time.Since(start))
 	}
 	hb := c.opts.heartbeat
 	switch {
@@ -170,6 +177,37 @@ func (c *Client) connect(ctx context.Context) (*conn.Conn, conn.Welcome, error) 
 		Logger:    c.opts.logger,
 	})
 	return cn, w, nil
+}
+
+// authData returns the login data for one connection attempt: WithAuth's,
+// or what WithAuthFunc's function returns now.
+func (c *Client) authData(ctx context.Context) ([]byte, error) {
+	fn := c.opts.authFunc
+	if fn == nil {
+		return c.auth, nil
+	}
+	data, err := fn(ctx)
+	if err != nil {
+		return nil, wrapErr("auth func", err)
+	}
+	if data == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return nil, wrapErr("auth func data", err)
+	}
+	return b, nil
+}
+
+// final reports whether e, a login refusal or a close by the server, ends
+// the client: its code forbids reconnecting, unless it is TokenExpired and
+// WithAuthFunc can supply fresh credentials.
+func (c *Client) final(e *Error) bool {
+	if e.Code == protocol.CodeTokenExpired && c.opts.authFunc != nil {
+		return false
+	}
+	return !e.Code.Reconnect()
 }
 
 // lostError reports a dropped connection: it matches ErrConnectionLost and
@@ -236,7 +274,7 @@ func (c *Client) supervise(cn *conn.Conn) {
 		c.opts.logger.Info("eddy: connection lost", "addr", c.addr, "err", cause)
 		c.reportError(&lostError{cause})
 		var e *Error
-		if errors.As(cause, &e) && e.Op == "close" && !e.Code.Reconnect() {
+		if errors.As(cause, &e) && e.Op == "close" && c.final(e) {
 			c.stop(Closed, cause, false)
 			return
 		}
@@ -274,7 +312,7 @@ func (c *Client) redial() *conn.Conn {
 			return nil
 		}
 		var e *Error
-		if errors.As(err, &e) && !e.Code.Reconnect() {
+		if errors.As(err, &e) && c.final(e) {
 			state := Closed
 			if e.Op == "login" {
 				state = AuthFailed

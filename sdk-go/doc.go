@@ -8,9 +8,12 @@
 //	err = c.Event.Emit("news/sport", []byte(`{"score":[2,1]}`))
 //	err = sub.Unsubscribe()
 //
-// Addresses are tcp://host:port (raw TCP, frames as in docs/protocol.md),
-// tls://host:port (the same inside TLS), ws://host:port/path and wss://...
-// (one binary WebSocket message per protocol message).
+// Addresses are tcp://host:port (raw TCP, frames as in docs/protocol.md;
+// host:port without a scheme means the same), tls://host:port (the same
+// inside TLS), ws://host:port/path and wss://... (one binary WebSocket
+// message per protocol message). An address that does not answer as an
+// Eddy server fails within the dial timeout with an error matching
+// ErrNotEddy that says what it answered.
 //
 // # What a client offers
 //
@@ -32,7 +35,9 @@
 // # Connection life
 //
 // Dial connects, sends Connection/Handshake, waits for HandshakeAck, logs in
-// with the WithAuth data (or anonymously) and returns a client that is Open.
+// with the WithAuth data, or what the WithAuthFunc function returns (asked
+// again before every login), or anonymously, and returns a client that is
+// Open.
 // A refused login is Dial's error, an *Error matching ErrAuthFailed. Every
 // server error carries a protocol.Code; *Error matches the sentinels
 // (ErrPermissionDenied, ErrNotSubscribed, ...) with errors.Is.

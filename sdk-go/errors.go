@@ -1,10 +1,14 @@
 package eddy
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/eddy-realtime/eddy/protocol"
+	"github.com/eddy-realtime/eddy/protocol/fb"
 	"github.com/eddy-realtime/eddy/sdk-go/internal/conn"
 	"github.com/eddy-realtime/eddy/sdk-go/internal/transport"
 )
@@ -31,6 +35,12 @@ var (
 	ErrProtocol = errors.New("eddy: protocol violation")
 	// ErrBadAddress is wrapped by Dial for an address it cannot parse.
 	ErrBadAddress = errors.New("eddy: bad address")
+	// ErrNotEddy is wrapped by Dial (and reported on reconnects) when the
+	// address does not answer as an Eddy server: a tcp:// address that
+	// answers with HTTP or with bytes that are not an Eddy message, or does
+	// not answer the handshake within the dial timeout; a ws:// address
+	// that does not answer with HTTP. The error says which.
+	ErrNotEddy = errors.New("eddy: not an Eddy server")
 )
 
 // Sentinels matched by errors.Is against an *Error with a related code.
@@ -38,6 +48,11 @@ var (
 	// ErrAuthFailed matches any refused login, and the codes
 	// InvalidCredentials, TooManyAuthAttempts and TokenExpired.
 	ErrAuthFailed = errors.New("eddy: authentication failed")
+	// ErrTokenExpired matches TokenExpired: a login refused because the
+	// credentials (a JWT past its exp) have expired, or a connection the
+	// server closed when they did. Fetch new credentials; WithAuthFunc does
+	// it on every reconnect.
+	ErrTokenExpired = errors.New("eddy: credentials expired")
 	// ErrNotAuthenticated matches NotAuthenticated.
 	ErrNotAuthenticated = errors.New("eddy: not authenticated")
 	// ErrPermissionDenied matches PermissionDenied and PermissionError.
@@ -101,11 +116,41 @@ func (e *Error) Error() string {
 		s += fmt.Sprintf(" %q", e.Name)
 	}
 	s += ": " + e.Code.String()
-	if e.Reason != "" {
-		return s + ": " + e.Reason
+	if r := e.text(); r != "" {
+		return s + ": " + r
 	}
 	return s + " (" + e.Code.Message() + ")"
 }
+
+// text is Reason without what the rest of Error's text already says. The
+// server's reasons begin with "<Topic> <Action> <name>: " (docs/protocol.md)
+// for logs of raw connections; Op and Name say that here. A parse error's
+// "jsonpath: " package prefix goes too.
+func (e *Error) text() string {
+	r := e.Reason
+	if f := strings.SplitN(r, " ", 3); len(f) >= 2 && topicNames[f[0]] {
+		switch {
+		case strings.HasSuffix(f[1], ":") && actionNames[f[1][:len(f[1])-1]]:
+			r = r[len(f[0])+len(f[1])+1:]
+		case actionNames[f[1]] && len(f) == 3 && e.Name != "" && strings.HasPrefix(f[2], e.Name+":"):
+			r = f[2][len(e.Name)+1:]
+		}
+	}
+	r = strings.TrimPrefix(strings.TrimSpace(r), "jsonpath: ")
+	return r
+}
+
+// topicNames and actionNames hold the names the server's reasons use.
+var topicNames, actionNames = func() (map[string]bool, map[string]bool) {
+	t, a := map[string]bool{}, map[string]bool{}
+	for _, n := range fb.EnumNamesTopic {
+		t[n] = true
+	}
+	for _, n := range fb.EnumNamesAction {
+		a[n] = true
+	}
+	return t, a
+}()
 
 // Is reports whether target is the sentinel for e's code (or ErrAuthFailed
 // for any refused login), or an *Error with the same code.
@@ -115,6 +160,9 @@ func (e *Error) Is(target error) bool {
 	}
 	if target == ErrAuthFailed && e.Op == "login" {
 		return true
+	}
+	if target == ErrTokenExpired {
+		return e.Code == protocol.CodeTokenExpired
 	}
 	s, ok := sentinels[e.Code]
 	return ok && s == target
@@ -148,9 +196,77 @@ func publicError(err error) error {
 	case errors.Is(err, conn.ErrProtocol):
 		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	case errors.Is(err, transport.ErrBadAddress):
-		return fmt.Errorf("%w: %w", ErrBadAddress, err)
+		return fmt.Errorf("%w%s", ErrBadAddress, strings.TrimPrefix(err.Error(), transport.ErrBadAddress.Error()))
 	case errors.Is(err, conn.ErrClosed):
 		return ErrNotConnected
 	}
 	return fmt.Errorf("eddy: %w", err)
 }
+
+// dialError explains a failed connection attempt to addr that took
+// elapsed: an address that does not speak Eddy gets an error saying what
+// it answered and which address form would fit; anything else is
+// publicError's.
+func dialError(addr string, err error, elapsed time.Duration) error {
+	host := addr
+	if u, perr := transport.ParseAddr(addr); perr == nil {
+		host = u.Host
+	}
+	wait := elapsed.Round(100 * time.Millisecond)
+	switch {
+	case errors.Is(err, transport.ErrHTTPAnswer):
+		return &notEddyError{"eddy: " + addr + " answered with HTTP, not the Eddy protocol; a WebSocket port takes ws://" + host + "/", nil}
+	case errors.Is(err, transport.ErrNotHTTP):
+		return &notEddyError{"eddy: " + addr + " did not answer with HTTP; an Eddy TCP port takes tcp://" + host, nil}
+	case errors.Is(err, transport.ErrNoUpgrade):
+		return &notEddyError{fmt.Sprintf("eddy: %s did not answer the WebSocket upgrade within %v", addr, wait), context.DeadlineExceeded}
+	case errors.Is(err, conn.ErrNoHandshakeAck) && errors.Is(err, context.DeadlineExceeded):
+		return &notEddyError{fmt.Sprintf("eddy: %s did not answer the Eddy handshake within %v; is it an Eddy server's port?", addr, wait), context.DeadlineExceeded}
+	case errors.Is(err, conn.ErrNoHandshakeAck):
+		cause := err
+		if errs, ok := err.(interface{ Unwrap() []error }); ok && len(errs.Unwrap()) == 2 {
+			cause = errs.Unwrap()[1]
+		}
+		return &notEddyError{"eddy: " + addr + " did not answer the Eddy handshake: " + strings.TrimPrefix(cause.Error(), "transport: "), cause}
+	}
+	return publicError(err)
+}
+
+// notEddyError is a connection attempt to an address that did not answer
+// as an Eddy server: it matches ErrNotEddy and its cause.
+type notEddyError struct {
+	msg   string
+	cause error
+}
+
+func (e *notEddyError) Error() string { return e.msg }
+
+func (e *notEddyError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrNotEddy}
+	}
+	return []error{ErrNotEddy, e.cause}
+}
+
+// wrapErr returns an error that reads "eddy: <what>: <err>..." and matches
+// every err. Each err's own "eddy: " prefix is left out, so the text says it
+// once.
+func wrapErr(what string, errs ...error) error { return &wrappedError{what, errs} }
+
+type wrappedError struct {
+	what string
+	errs []error
+}
+
+func (w *wrappedError) Error() string {
+	var b strings.Builder
+	b.WriteString("eddy: ")
+	b.WriteString(w.what)
+	for _, e := range w.errs {
+		b.WriteString(": ")
+		b.WriteString(strings.TrimPrefix(e.Error(), "eddy: "))
+	}
+	return b.String()
+}
+
+func (w *wrappedError) Unwrap() []error { return w.errs }

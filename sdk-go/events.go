@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/eddy-realtime/eddy/codec/jsonpath"
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/protocol/fb"
@@ -77,6 +78,20 @@ func (s *Subscription) Names() []string { return slices.Clone(s.names) }
 func checkName(op, name string) error {
 	if name == "" || !utf8.ValidString(name) {
 		return &Error{Code: protocol.CodeInvalidName, Op: op, Name: name, Reason: "event name is empty or not valid UTF-8"}
+	}
+	return nil
+}
+
+// checkEmit refuses what the server would: a bad name, or data that is not
+// one JSON value.
+func checkEmit(name string, data []byte) error {
+	if err := checkName("emit", name); err != nil {
+		return err
+	}
+	if len(data) > 0 {
+		if err := jsonpath.Valid(data); err != nil {
+			return &Error{Code: protocol.CodeInvalidData, Op: "emit", Name: name, Reason: err.Error()}
+		}
 	}
 	return nil
 }
@@ -195,7 +210,7 @@ func (e *Events) subscribe(ctx context.Context, names []string, s *Subscription)
 			}
 		case <-ctx.Done():
 			e.cancel(s)
-			return nil, fmt.Errorf("eddy: subscribe: %w", ctx.Err())
+			return nil, wrapErr("subscribe", ctx.Err())
 		}
 	}
 	return s, nil
@@ -335,7 +350,7 @@ func (s *Subscription) UnsubscribeCtx(ctx context.Context) error {
 	r, err := w.Wait(ctx)
 	if err != nil {
 		e.c.tracker.Cancel(id)
-		return fmt.Errorf("eddy: unsubscribe: %w", err)
+		return wrapErr("unsubscribe", err)
 	}
 	if r.Err != nil || r.Action != fb.ActionError { // a lost connection forgets subscriptions too
 		return nil
@@ -343,7 +358,9 @@ func (s *Subscription) UnsubscribeCtx(ctx context.Context) error {
 	return &Error{Code: protocol.Code(r.Code), Reason: r.Reason, Op: "unsubscribe", Name: r.Name}
 }
 
-// Emit publishes data (JSON bytes; nil for none) to name. It queues the
+// Emit publishes data (JSON bytes; nil for none) to name. Data that is not
+// one JSON value is refused with an *Error matching ErrInvalidData, and
+// nothing is sent or delivered (the server refuses it too). It queues the
 // message and returns without waiting for the server; a refusal (for
 // example by permissions) reaches the error handler. While the client is
 // reconnecting it returns ErrNotConnected and nothing happens, locally or
@@ -354,7 +371,7 @@ func (s *Subscription) UnsubscribeCtx(ctx context.Context) error {
 // them before Emit returns, so one goroutine's Emits reach local callbacks
 // in order. Emit may wait while the outbound queue is full.
 func (e *Events) Emit(name string, data []byte) error {
-	if err := checkName("emit", name); err != nil {
+	if err := checkEmit(name, data); err != nil {
 		return err
 	}
 	cn, err := e.c.live()
@@ -373,7 +390,7 @@ func (e *Events) Emit(name string, data []byte) error {
 func (e *Events) EmitJSON(name string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("eddy: emit %q: %w", name, err)
+		return wrapErr(fmt.Sprintf("emit %q", name), err)
 	}
 	return e.Emit(name, data)
 }
@@ -384,7 +401,7 @@ func (e *Events) EmitJSON(name string, v any) error {
 // it returns ErrConnectionLost: the event may or may not have been
 // published.
 func (e *Events) EmitAck(ctx context.Context, name string, data []byte) error {
-	if err := checkName("emit", name); err != nil {
+	if err := checkEmit(name, data); err != nil {
 		return err
 	}
 	cn, err := e.c.live()
@@ -403,7 +420,7 @@ func (e *Events) EmitAck(ctx context.Context, name string, data []byte) error {
 	switch {
 	case err != nil:
 		e.c.tracker.Cancel(id)
-		return fmt.Errorf("eddy: emit %q: %w", name, err)
+		return wrapErr(fmt.Sprintf("emit %q", name), err)
 	case r.Err != nil:
 		return r.Err
 	case r.Action == fb.ActionError:

@@ -2,6 +2,7 @@ package eddy_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -137,6 +138,48 @@ func TestEventsEndToEnd(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 			if got := own.wait(t, 0); len(got) != 2*n {
 				t.Fatalf("own subscriber got %d events, want %d: an event came back twice", len(got), 2*n)
+			}
+		})
+	}
+}
+
+// TestEmitRefusesDataThatIsNotJSON: Emit and EmitAck refuse data that is
+// not JSON with ErrInvalidData; neither the other client's subscriber nor
+// the emitter's own receives it, and valid events still flow in order.
+func TestEmitRefusesDataThatIsNotJSON(t *testing.T) {
+	srv := enginetest.Start(t, nil)
+	for _, transport := range []string{"tcp", "ws"} {
+		t.Run(transport, func(t *testing.T) {
+			name := "json/" + transport
+			pub := dial(t, addrOf(srv, transport))
+			sub := dial(t, addrOf(srv, "tcp"))
+			theirs, own := newCollector(), newCollector()
+			if _, err := sub.Event.Subscribe(name, theirs.add); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pub.Event.Subscribe(name, own.add); err != nil {
+				t.Fatal(err)
+			}
+			for _, bad := range []string{"not json", `{"a":1`, `1 2`} {
+				if err := pub.Event.Emit(name, []byte(bad)); !errors.Is(err, eddy.ErrInvalidData) {
+					t.Fatalf("Emit(%q): %v, want ErrInvalidData", bad, err)
+				}
+				if err := pub.Event.EmitAck(ctxFor(t, 5*time.Second), name, []byte(bad)); !errors.Is(err, eddy.ErrInvalidData) {
+					t.Fatalf("EmitAck(%q): %v, want ErrInvalidData", bad, err)
+				}
+			}
+			if err := pub.Event.EmitAck(ctxFor(t, 5*time.Second), name, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := pub.Event.Emit(name, []byte(`{"ok":true}`)); err != nil {
+				t.Fatal(err)
+			}
+			// One publisher's events arrive in order: had a refused one been
+			// delivered, it would come first.
+			for who, c := range map[string]*collector{"subscriber": theirs, "emitter's own subscriber": own} {
+				if got := c.wait(t, 2); got[0] != "" || got[1] != `{"ok":true}` {
+					t.Fatalf("%s got %q", who, got)
+				}
 			}
 		})
 	}

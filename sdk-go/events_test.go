@@ -329,7 +329,7 @@ func TestInvalidNamesAndSizes(t *testing.T) {
 	if _, err := a.Event.Subscribe("x", nil); err == nil {
 		t.Fatal("nil callback accepted")
 	}
-	if err := a.Event.Emit("big", make([]byte, 2000)); !errors.Is(err, ErrTooLarge) {
+	if err := a.Event.Emit("big", jsonOfSize(2000)); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("oversized emit: %v", err)
 	}
 	if err := a.Event.EmitJSON("x", func() {}); err == nil {

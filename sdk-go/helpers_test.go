@@ -1,6 +1,7 @@
 package eddy
 
 import (
+	"bytes"
 	"context"
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/protocol/fb"
@@ -162,4 +163,11 @@ func waitDone(t testing.TB, c *Client) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("client not done; running:\n%s", strings.Join(leaked(), "\n\n"))
 	}
+}
+
+// jsonOfSize returns a JSON string of n bytes (n >= 2), quotes included.
+func jsonOfSize(n int) []byte {
+	b := bytes.Repeat([]byte("x"), n)
+	b[0], b[n-1] = '"', '"'
+	return b
 }

@@ -39,7 +39,7 @@ func WithHTTPAuth(data any) HTTPOption {
 	return func(c *HTTPClient) error {
 		b, err := json.Marshal(data)
 		if err != nil {
-			return fmt.Errorf("eddy: http auth data: %w", err)
+			return wrapErr("http auth data", err)
 		}
 		if len(b) == 0 || b[0] != '{' {
 			return fmt.Errorf("eddy: http auth data must marshal to a JSON object, not %s", b)
@@ -225,11 +225,11 @@ func (c *HTTPClient) Do(ctx context.Context, msgs ...HTTPMessage) ([]HTTPResult,
 	}{c.authData, msgs}
 	payload, err := json.Marshal(body)
 	if err != nil {
-		return nil, fmt.Errorf("eddy: http api: %w", err)
+		return nil, wrapErr("http api", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(payload))
 	if err != nil {
-		return nil, fmt.Errorf("eddy: http api: %w", err)
+		return nil, wrapErr("http api", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if c.bearer != "" {
@@ -237,12 +237,12 @@ func (c *HTTPClient) Do(ctx context.Context, msgs ...HTTPMessage) ([]HTTPResult,
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("eddy: http api: %w", err)
+		return nil, wrapErr("http api", err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return nil, fmt.Errorf("eddy: http api: reading the answer: %w", err)
+		return nil, wrapErr("http api: reading the answer", err)
 	}
 	var out httpResponse
 	if err := json.Unmarshal(raw, &out); err != nil {

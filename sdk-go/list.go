@@ -104,7 +104,7 @@ func parseEntries(doc []byte) []string {
 func (l *List) checkEntries(entries ...string) error {
 	for _, e := range entries {
 		if err := checkRecordName("write", e); err != nil {
-			return fmt.Errorf("eddy: list %q: entry %q: %w", l.Name(), e, err)
+			return wrapErr(fmt.Sprintf("list %q: entry %q", l.Name(), e), err)
 		}
 	}
 	return nil

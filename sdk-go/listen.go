@@ -23,6 +23,9 @@ type listening struct {
 	topic    fb.Topic
 	mu       sync.Mutex
 	patterns map[string]*eventListener
+	// cn is the connection the listens were last sent on (by relisten):
+	// questions asked on an older one are stale.
+	cn *conn.Conn
 }
 
 type eventListener struct {
@@ -30,7 +33,10 @@ type eventListener struct {
 	onFound   func(match string, r *ListenResponse)
 	onRemoved func(match string)
 	provided  map[string]struct{} // names accepted; under listening.mu
-	active    atomic.Bool
+	// asked holds the questions on ls.cn not answered yet; under
+	// listening.mu.
+	asked  map[*ListenResponse]struct{}
+	active atomic.Bool
 }
 
 // ListenResponse answers the server's question whether this client
@@ -42,6 +48,10 @@ type ListenResponse struct {
 	cn       *conn.Conn // the answer goes where the question came from
 	name     string
 	answered atomic.Bool
+	// Under listening.mu, once the question went stale (a reconnect or
+	// Unlisten) unanswered: lateAccept is set by an Accept made after that,
+	// settled once the callback queued then has run.
+	lateAccept, settled bool
 }
 
 // Listen asks the server to tell this client when names matching pattern
@@ -56,6 +66,14 @@ type ListenResponse struct {
 // subscriber left, this client unlistened, or the connection dropped (the
 // server asks again after the reconnect). Both run on the client's
 // callback goroutine; onRemoved may be nil.
+//
+// Every Accept is followed by exactly one onRemoved for its name, whatever
+// Accept returned: an Accept that comes too late, because the connection
+// dropped or the pattern was unlistened after the question, returns an
+// error matching ErrConnectionLost and onRemoved still follows, so a
+// provider that started publishing in onFound is always told to stop. When
+// Accept is called from onFound itself, that onRemoved runs before the
+// onFound of the question asked again after a reconnect.
 //
 // Listen returns once the server acknowledged, waiting at most the request
 // timeout; an invalid pattern is an *Error with code InvalidPattern, a
@@ -118,7 +136,7 @@ func (ls *listening) listen(pattern string, onFound func(match string, r *Listen
 	switch {
 	case err != nil:
 		ls.c.tracker.Cancel(id)
-		return fmt.Errorf("eddy: listen %q: %w", pattern, err)
+		return wrapErr(fmt.Sprintf("listen %q", pattern), err)
 	case rep.Err == nil && rep.Action == fb.ActionError:
 		ls.dropListener(l)
 		return &Error{Code: protocol.Code(rep.Code), Reason: rep.Reason, Op: "listen", Name: pattern}
@@ -153,7 +171,7 @@ func (ls *listening) unlisten(pattern string) error {
 	switch {
 	case err != nil:
 		ls.c.tracker.Cancel(id)
-		return fmt.Errorf("eddy: unlisten %q: %w", pattern, err)
+		return wrapErr(fmt.Sprintf("unlisten %q", pattern), err)
 	case rep.Err == nil && rep.Action == fb.ActionError:
 		return &Error{Code: protocol.Code(rep.Code), Reason: rep.Reason, Op: "unlisten", Name: pattern}
 	}
@@ -173,15 +191,34 @@ func (ls *listening) dropListener(l *eventListener) {
 func (ls *listening) removeListenerLocked(l *eventListener) {
 	l.active.Store(false)
 	delete(ls.patterns, l.pattern)
-	ls.removedLocked(l)
+	ls.removedLocked(l, nil)
 }
 
-// removedLocked queues onRemoved for every name l provides and forgets them.
-func (ls *listening) removedLocked(l *eventListener) {
+// removedLocked queues onRemoved for every name l provides and forgets them,
+// and settles its unanswered questions but those asked on keep: they went
+// stale.
+func (ls *listening) removedLocked(l *eventListener, keep *conn.Conn) {
 	for name := range l.provided {
 		ls.c.disp.call(func() { l.onRemoved(name) })
 	}
 	clear(l.provided)
+	for r := range l.asked {
+		if r.cn == keep {
+			continue
+		}
+		delete(l.asked, r)
+		// Queued behind the question's onFound: an Accept made in it is
+		// answered with onRemoved here, before anything asked later.
+		ls.c.disp.call(func() {
+			ls.mu.Lock()
+			late := r.lateAccept
+			r.settled = true
+			ls.mu.Unlock()
+			if late {
+				l.onRemoved(r.name)
+			}
+		})
+	}
 }
 
 // onListen handles SubscriptionFound and SubscriptionRemoved (reader
@@ -196,12 +233,21 @@ func (ls *listening) onListen(cn *conn.Conn, v *msg.View) {
 	}
 	if v.Action() == fb.ActionSubscriptionFound {
 		r := &ListenResponse{ls: ls, l: l, cn: cn, name: name}
+		if l.asked == nil {
+			l.asked = make(map[*ListenResponse]struct{})
+		}
+		l.asked[r] = struct{}{}
 		ls.c.disp.call(func() { l.onFound(name, r) })
 		return
 	}
 	if _, ok := l.provided[name]; ok {
 		delete(l.provided, name)
 		ls.c.disp.call(func() { l.onRemoved(name) })
+	}
+	for r := range l.asked {
+		if r.name == name {
+			delete(l.asked, r) // the server no longer waits for the answer
+		}
 	}
 }
 
@@ -216,15 +262,25 @@ func (r *ListenResponse) Accept() error {
 	}
 	ls := r.ls
 	ls.mu.Lock()
-	if !r.l.active.Load() || r.cn != ls.c.cur.Load() {
+	if !r.l.active.Load() || r.cn != ls.cn {
+		// Too late: the question went stale. onRemoved follows all the
+		// same, from the callback removedLocked queued if it has not run.
+		if r.settled {
+			ls.c.disp.call(func() { r.l.onRemoved(r.name) })
+		} else {
+			r.lateAccept = true
+		}
 		ls.mu.Unlock()
-		return fmt.Errorf("eddy: listen accept %q: %w", r.name, ErrConnectionLost)
+		return wrapErr(fmt.Sprintf("listen accept %q", r.name), ErrConnectionLost)
 	}
+	delete(r.l.asked, r)
 	r.l.provided[r.name] = struct{}{}
 	err := r.cn.Send(&msg.Msg{Topic: ls.topic, Action: fb.ActionListenAccept, Name: r.name, Path: r.l.pattern})
-	if err != nil {
+	if err != nil && !errors.Is(err, conn.ErrClosed) {
 		delete(r.l.provided, r.name)
 	}
+	// On a connection that is ending the name stays provided: relisten
+	// queues its onRemoved after the reconnect.
 	ls.mu.Unlock()
 	return r.sendErr(err)
 }
@@ -235,12 +291,15 @@ func (r *ListenResponse) Reject() error {
 	if r.answered.Swap(true) {
 		return ErrAlreadyAnswered
 	}
+	r.ls.mu.Lock()
+	delete(r.l.asked, r)
+	r.ls.mu.Unlock()
 	return r.sendErr(r.cn.Send(&msg.Msg{Topic: r.ls.topic, Action: fb.ActionListenReject, Name: r.name, Path: r.l.pattern}))
 }
 
 func (r *ListenResponse) sendErr(err error) error {
 	if errors.Is(err, conn.ErrClosed) {
-		return fmt.Errorf("eddy: listen answer %q: %w", r.name, ErrConnectionLost)
+		return wrapErr(fmt.Sprintf("listen answer %q", r.name), ErrConnectionLost)
 	}
 	return publicError(err)
 }
@@ -251,9 +310,10 @@ func (r *ListenResponse) sendErr(err error) error {
 func (ls *listening) relisten(cn *conn.Conn) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	ls.cn = cn
 	patterns := make([]string, 0, len(ls.patterns))
 	for p, l := range ls.patterns {
-		ls.removedLocked(l)
+		ls.removedLocked(l, cn)
 		patterns = append(patterns, p)
 	}
 	sort.Strings(patterns)

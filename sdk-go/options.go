@@ -1,6 +1,7 @@
 package eddy
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"time"
@@ -29,6 +30,7 @@ type Option func(*options)
 type options struct {
 	auth           any
 	hasAuth        bool
+	authFunc       func(context.Context) (map[string]any, error)
 	logger         *slog.Logger
 	reconnect      bool
 	reconnectMin   time.Duration
@@ -60,9 +62,25 @@ func defaultOptions() options {
 
 // WithAuth sets the login data: any value encoding/json can marshal (a
 // map, a struct, a json.RawMessage). It is sent on every (re)connect.
-// Without it the client logs in anonymously (a Login with no data).
+// Without it (or WithAuthFunc) the client logs in anonymously (a Login with
+// no data).
 func WithAuth(data any) Option {
-	return func(o *options) { o.auth, o.hasAuth = data, true }
+	return func(o *options) { o.auth, o.hasAuth, o.authFunc = data, true, nil }
+}
+
+// WithAuthFunc sets a function that returns the login data, asked before
+// every login: the first in Dial and one after each reconnect, with a
+// context bounded by the dial timeout. Use it for credentials that expire,
+// such as a JWT: return a fresh token each time. An error from fn fails
+// Dial, or the reconnect attempt (the client tries again with backoff).
+//
+// With WithAuthFunc a connection the server closes with TokenExpired is
+// reconnected (and fn asked again) rather than ending the client, and a
+// login refused with TokenExpired on a reconnect is tried again the same
+// way; other refusals stop the client in AuthFailed. The last of WithAuth
+// and WithAuthFunc given wins.
+func WithAuthFunc(fn func(ctx context.Context) (map[string]any, error)) Option {
+	return func(o *options) { o.authFunc, o.auth, o.hasAuth = fn, nil, false }
 }
 
 // WithLogger sets the logger for connection events (state changes at Info,

@@ -97,12 +97,12 @@ func (p *Presence) query(ctx context.Context, users []string) (track.Reply, erro
 	switch {
 	case err != nil:
 		p.c.tracker.Cancel(m.ID)
-		return rep, fmt.Errorf("eddy: presence query: %w", err)
+		return rep, wrapErr("presence query", err)
 	case rep.Err != nil:
 		if errors.Is(rep.Err, ErrClosed) {
 			return rep, rep.Err
 		}
-		return rep, fmt.Errorf("eddy: presence query: %w", ErrConnectionLost)
+		return rep, wrapErr("presence query", ErrConnectionLost)
 	case rep.Action == fb.ActionError:
 		return rep, &Error{Code: protocol.Code(rep.Code), Reason: rep.Reason, Op: "presence", Name: rep.Name}
 	}

@@ -135,7 +135,7 @@ func (rs *Records) Get(ctx context.Context, name string) (*Record, error) {
 	case <-r.ready:
 	case <-ctx.Done():
 		rs.release(r)
-		return nil, fmt.Errorf("eddy: read %q: %w", name, ctx.Err())
+		return nil, wrapErr(fmt.Sprintf("read %q", name), ctx.Err())
 	case <-rs.c.done:
 		rs.release(r)
 		return nil, ErrClosed
@@ -344,7 +344,7 @@ func (rs *Records) request(ctx context.Context, op string, m *msg.Msg) (track.Re
 	switch {
 	case err != nil:
 		rs.c.tracker.Cancel(m.ID)
-		return r, fmt.Errorf("eddy: %s %q: %w", op, m.Name, err)
+		return r, wrapErr(fmt.Sprintf("%s %q", op, m.Name), err)
 	case r.Err != nil:
 		return r, r.Err
 	case r.Action == fb.ActionError:

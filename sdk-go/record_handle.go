@@ -135,7 +135,7 @@ func (h *Record) write(ctx context.Context, kind opKind, path string, value any,
 		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("eddy: write %q: %w", h.r.name, err)
+		return wrapErr(fmt.Sprintf("write %q", h.r.name), err)
 	}
 	op, err := makeOp(h.r.name, kind, path, value)
 	if err != nil {
@@ -162,7 +162,7 @@ func (h *Record) write(ctx context.Context, kind opKind, path string, value any,
 	case err := <-op.ack.ch:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("eddy: write %q: %w", r.name, ctx.Err())
+		return wrapErr(fmt.Sprintf("write %q", r.name), ctx.Err())
 	case <-r.rs.c.done: // stopped with the write still queued
 		select {
 		case err := <-op.ack.ch:
@@ -310,7 +310,7 @@ func (h *Record) update(ctx context.Context, fn func(doc []byte, uncertain bool)
 		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("eddy: write %q: %w", h.r.name, err)
+		return wrapErr(fmt.Sprintf("write %q", h.r.name), err)
 	}
 	r := h.r
 	r.mu.Lock()

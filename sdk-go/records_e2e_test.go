@@ -271,7 +271,10 @@ func TestRecordsEndToEnd(t *testing.T) {
 				t.Fatalf("EraseData: v%d %s", snap.Version, snap.Data)
 			}
 
-			// Writes from b reach a, and a keeps writing on top of them.
+			// Writes from b reach a, and a keeps writing on top of them. b
+			// must hold a's last write first: a write from an older version
+			// conflicts, and the default merge (remote wins) drops it.
+			recEventually(t, "version 9 at b", func() bool { return rb.Version() == 9 })
 			for i := range 20 {
 				if err := rb.SetPath(ctx, "counter", i); err != nil {
 					t.Fatal(err)

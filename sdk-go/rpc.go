@@ -153,7 +153,7 @@ func (r *RPC) await(w *track.Waiter, id uint64, op, name string, undo bool) erro
 	switch {
 	case err != nil:
 		r.c.tracker.Cancel(id)
-		return fmt.Errorf("eddy: %s %q: %w", op, name, err)
+		return wrapErr(fmt.Sprintf("%s %q", op, name), err)
 	case rep.Err != nil:
 		return nil // connection lost: renewed (or forgotten) with the reconnect
 	case rep.Action == fb.ActionError:
@@ -190,7 +190,7 @@ func (r *RPC) Make(ctx context.Context, name string, data any) (json.RawMessage,
 	}
 	body, err := json.Marshal(data)
 	if err != nil {
-		return nil, fmt.Errorf("eddy: rpc %q: %w", name, err)
+		return nil, wrapErr(fmt.Sprintf("rpc %q", name), err)
 	}
 	cn, err := r.c.live()
 	if err != nil {
@@ -215,14 +215,14 @@ func (r *RPC) Make(ctx context.Context, name string, data any) (json.RawMessage,
 	case err != nil:
 		r.c.tracker.Cancel(m.ID)
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("eddy: rpc %q: %w: %w", name, ErrTimeout, err)
+			return nil, wrapErr(fmt.Sprintf("rpc %q", name), ErrTimeout, err)
 		}
-		return nil, fmt.Errorf("eddy: rpc %q: %w", name, err)
+		return nil, wrapErr(fmt.Sprintf("rpc %q", name), err)
 	case rep.Err != nil:
 		if errors.Is(rep.Err, ErrClosed) {
 			return nil, rep.Err
 		}
-		return nil, fmt.Errorf("eddy: rpc %q: %w", name, ErrConnectionLost)
+		return nil, wrapErr(fmt.Sprintf("rpc %q", name), ErrConnectionLost)
 	case rep.Action == fb.ActionResponse:
 		if rep.Data == nil {
 			return json.RawMessage("null"), nil
@@ -345,7 +345,7 @@ func (q *RPCRequest) Respond(ctx context.Context, v any) error {
 	}
 	body, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("eddy: respond %q: %w", q.name, err)
+		return wrapErr(fmt.Sprintf("respond %q", q.name), err)
 	}
 	return q.send(fb.ActionResponse, answerDone, body, "")
 }
@@ -388,7 +388,7 @@ func (q *RPCRequest) sendNow(action fb.Action, data []byte, reason string) error
 		err = q.cn.Send(&m)
 	}
 	if errors.Is(err, conn.ErrClosed) {
-		return fmt.Errorf("eddy: rpc %q: %w", q.name, ErrConnectionLost)
+		return wrapErr(fmt.Sprintf("rpc %q", q.name), ErrConnectionLost)
 	}
 	return publicError(err)
 }

@@ -103,9 +103,12 @@ func TestRPCRejectGoesToAnotherProvider(t *testing.T) {
 }
 
 func TestRPCAnswerLaterAndTimeouts(t *testing.T) {
+	// Wide enough that a loaded machine keeps to them: the implicit accept
+	// reaches the server within 500ms, and the answer given 600ms after the
+	// request within the 2.5s response timeout.
 	srv := enginetest.Start(t, func(o *engine.Options) {
-		o.RPC.AcceptTimeout = 200 * time.Millisecond
-		o.RPC.ResponseTimeout = 400 * time.Millisecond
+		o.RPC.AcceptTimeout = 500 * time.Millisecond
+		o.RPC.ResponseTimeout = 2500 * time.Millisecond
 	})
 	addr := addrOf(srv, "ws")
 	prov := dial(t, addr)
@@ -119,7 +122,7 @@ func TestRPCAnswerLaterAndTimeouts(t *testing.T) {
 	// from another goroutine.
 	go func() {
 		r := <-held
-		time.Sleep(250 * time.Millisecond) // past the accept timeout: accepted, so not rerouted
+		time.Sleep(600 * time.Millisecond) // past the accept timeout: accepted, so not rerouted
 		_ = r.Respond(context.Background(), map[string]int{"n": 1})
 	}()
 	if res, err := req.RPC.Make(ctxFor(t, 5*time.Second), "later", nil); err != nil || string(res) != `{"n":1}` {
@@ -141,7 +144,7 @@ func TestRPCAnswerLaterAndTimeouts(t *testing.T) {
 	}
 
 	// The caller's own deadline is shorter: the server is told, and the
-	// error is ErrTimeout either way.
+	// error is ErrTimeout either way, well before the server's 2.5s.
 	start := time.Now()
 	_, err := req.RPC.Make(ctxFor(t, 100*time.Millisecond), "later", 2)
 	if !errors.Is(err, eddy.ErrTimeout) || time.Since(start) > 2*time.Second {

@@ -258,6 +258,12 @@ func (r *callRun) measure(ctx context.Context, run func(c *caller) error, rateNa
 		t0 := time.Now()
 		r.winStart.Store(Now())
 		err = r.sleep(ctx, r.p.Duration)
+		if err == nil {
+			err = stretchWindow(r.p.Duration, func(d time.Duration) error { return r.sleep(ctx, d) }, func() bool {
+				_, done := r.totals()
+				return done != done0
+			})
+		}
 		r.winEnd.Store(Now())
 		elapsed = time.Since(t0)
 		sent1, done1 = r.totals()

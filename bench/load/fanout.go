@@ -215,6 +215,9 @@ func runFanout(ctx context.Context, target Target, p Params, shape fanoutShape) 
 		t0 := time.Now()
 		r.winStart.Store(Now())
 		err = r.sleep(ctx, p.Duration)
+		if err == nil {
+			err = stretchWindow(p.Duration, func(d time.Duration) error { return r.sleep(ctx, d) }, func() bool { return r.delivered() != del0 })
+		}
 		r.winEnd.Store(Now())
 		elapsed = time.Since(t0)
 		pub1, del1 = r.published(), r.delivered()
@@ -498,6 +501,23 @@ func (r *fanoutRun) waitWindow(idx int, seq, window uint64) error {
 
 func round1(x float64) float64 { return math.Round(x*10) / 10 }
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+
+// stretchWindow extends a measured window of length d in which nothing
+// has arrived yet (progressed false) until something does, for at most
+// five times d (at least 1s, at most 10s): on a
+// loaded machine a short window can pass before the first delivery, and
+// an empty window has no rate to report. The rates divide by the window's
+// real length, so they stay true; a run that delivers nothing at all still
+// reports it as a problem.
+func stretchWindow(d time.Duration, sleep func(time.Duration) error, progressed func() bool) error {
+	limit := min(max(5*d, time.Second), 10*time.Second)
+	for waited := time.Duration(0); !progressed() && waited < limit; waited += 10 * time.Millisecond {
+		if err := sleep(10 * time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // watchSleep waits d, checking every 50ms that no client failed (check),
 // and returns early when ctx ends, abort closes or check reports an error.

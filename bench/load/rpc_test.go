@@ -52,15 +52,29 @@ func TestRPCAgainstEddy(t *testing.T) {
 		target, _ := srv.Target("tcp")
 		p, _ := Defaults("rpc")
 		p.Duration, p.Warmup, p.Drain = 500*time.Millisecond, 50*time.Millisecond, 3*time.Second
-		p.Pubs, p.Subs, p.Window, p.Rate = 4, 2, 40, 2000
+		p.Pubs, p.Subs, p.Window, p.Rate = 4, 2, 40, 200
+		start := time.Now()
 		f, problems, err := sc.Run(context.Background(), target, p)
 		if err != nil || len(problems) > 0 {
 			t.Fatal(err, problems)
 		}
-		if got := f.Rates["requests"]; got < 1500 || got > 2500 {
-			t.Fatalf("paced at 2000/s, measured %.0f requests/s", got)
-		}
+		checkPaced(t, f.Counts["sent"], p.Rate, time.Since(start), p.Pubs)
 	})
+}
+
+// checkPaced fails the test when a run paced at rate messages/s from
+// senders senders sent more than pacing allows in elapsed, the run's whole
+// duration: a paced sender's n-th message is never due before (n-1)
+// intervals after the start, so at most rate*elapsed + senders went out.
+// Unpaced, even a loaded machine sends several times that much at the low
+// rates the tests use. How close a run comes to its rate depends on the
+// machine, and is left to the benchmarks.
+func checkPaced(t *testing.T, sent uint64, rate float64, elapsed time.Duration, senders int) {
+	t.Helper()
+	limit := rate*elapsed.Seconds() + float64(senders)
+	if sent == 0 || float64(sent) > limit {
+		t.Fatalf("paced at %.0f/s, %d sent in %v (at most %.0f allowed)", rate, sent, elapsed, limit)
+	}
 }
 
 // fakeCalls answers RPC requests and durable writes in memory, with

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"github.com/eddy-realtime/eddy/codec/jsonpath"
 	"github.com/eddy-realtime/eddy/codec/msg"
 	"github.com/eddy-realtime/eddy/protocol"
 	"github.com/eddy-realtime/eddy/protocol/fb"
@@ -23,11 +24,18 @@ func (s *Session) event(v *msg.View) {
 }
 
 // emit encodes the delivery once and hands the same bytes to every other
-// subscriber of the name.
+// subscriber of the name. Data, when present, must be JSON, as a record's
+// is: otherwise the emitter gets InvalidData and nothing is delivered.
 func (s *Session) emit(v *msg.View) {
 	name := v.Name()
 	if !s.checkName(fb.TopicEvent, fb.ActionEmit, v.Id(), name) {
 		return
+	}
+	if d := v.DataBytes(); len(d) > 0 {
+		if err := jsonpath.Valid(d); err != nil {
+			s.fail(fb.TopicEvent, fb.ActionEmit, v.Id(), name, protocol.CodeInvalidData, err.Error())
+			return
+		}
 	}
 	if !s.allowed(v, fb.TopicEvent, "publish", msg.UnsafeString(name), v.DataBytes(), nil, 0) {
 		return

@@ -23,6 +23,12 @@ await build({
   minify: true,
   sourcemap: true,
   legalComments: 'eof',
+  // Short lines: an uncaught error shows its source line, which must not
+  // be the whole minified bundle.
+  lineLimit: 160,
+  // Node without a global WebSocket imports ws at run time (an optional
+  // peer dependency); it is never bundled.
+  external: ['ws'],
   logLevel: 'warning',
 });
 execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });

@@ -9,7 +9,9 @@ sudo=
 if [ "$(id -u)" -ne 0 ]; then
 	sudo=sudo
 fi
+# Waits for an apt lock another install holds instead of failing.
+apt="$(dirname "$0")/../../scripts/apt-get.sh"
 echo "ensure-chromium: installing Debian's chromium"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+$sudo "$apt" update -qq
+DEBIAN_FRONTEND=noninteractive $sudo "$apt" install -y -qq chromium >/dev/null
 test -x /usr/bin/chromium

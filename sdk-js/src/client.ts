@@ -62,15 +62,18 @@ export class Eddy extends Emitter<ClientEvents> {
    * { username, password } or { token }; omit it for an anonymous login).
    * It resolves with the user id and the server's clientData, and rejects
    * with an EddyError (InvalidCredentials, TooManyAuthAttempts, ...) when
-   * refused. The same data logs in again after every reconnect.
+   * refused. The same data logs in again after every reconnect. Without
+   * authData, the `auth` option's function (when given) is asked for the
+   * data before this login and before each one after a reconnect.
    */
   login(authData?: unknown): Promise<LoginResult> {
     return this.conn.login(authData);
   }
 
-  /** close says goodbye to the server and stops the client for good. */
-  close(): void {
-    this.conn.close();
+  /** close says goodbye to the server and stops the client for good. The
+   * promise resolves once the connection is closed (after at most 2 s). */
+  close(): Promise<void> {
+    return this.conn.close();
   }
 
   /** The current connection state. */

@@ -17,7 +17,7 @@
 
 import { ClientErrorCode, EddyError, ErrorCode, ErrorInfo } from './errors';
 import { fromBytes, toBytes, type Json } from './json';
-import { ConnectionState, DEFAULT_HEARTBEAT_MS, type ResolvedOptions, type WebSocketLike } from './options';
+import { ConnectionState, DEFAULT_HEARTBEAT_MS, type ResolvedOptions, type WebSocketConstructor, type WebSocketLike } from './options';
 import { Action, Topic, decode, encode, type Msg } from './wire';
 
 /** A topic module's hooks into the connection. */
@@ -74,6 +74,9 @@ const PROTOCOL_NAME = 'eddy';
 const PROTOCOL_VERSION = 1;
 const CLIENT_INFO = toBytes({ sdk: 'js' });
 const OPEN_READY_STATE = 1;
+const CLOSED_READY_STATE = 3;
+// How long close() waits for the socket's close handshake.
+const CLOSE_WAIT_MS = 2000;
 // Bytes of a message besides its data and strings: the table, vtable,
 // offsets and scalars.
 const MESSAGE_OVERHEAD = 128;
@@ -108,9 +111,11 @@ export class Connection {
   private closeReason = '';
 
   // Login: the auth data to send on every (re)connect once login() was
-  // called; null for an anonymous login.
+  // called; null for an anonymous login. authFn, when set, is asked for
+  // the data before each login instead.
   private loginRequested = false;
   private auth: Uint8Array | null = null;
+  private authFn: (() => unknown) | undefined;
   private loginWaiters: { resolve(r: LoginResult): void; reject(e: EddyError): void }[] = [];
   private loginId = 0;
 
@@ -150,26 +155,76 @@ export class Connection {
     if (this.state === ConnectionState.OPEN) {
       return Promise.reject(new EddyError(ErrorCode.AlreadyAuthenticated, 'already logged in'));
     }
-    let auth: Uint8Array | null;
+    let auth: Uint8Array | null = null;
+    const authFn = authData === undefined ? this.opts.auth : undefined;
     try {
-      auth = authData === undefined ? null : toBytes(authData);
+      if (authData !== undefined) auth = toBytes(authData);
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise<LoginResult>((resolve, reject) => {
       this.loginWaiters.push({ resolve, reject });
       this.auth = auth;
+      this.authFn = authFn;
       this.loginRequested = true;
       if (this.state === ConnectionState.AWAITING_AUTHENTICATION) this.sendLogin();
     });
   }
 
   private sendLogin(): void {
+    this.setState(ConnectionState.AUTHENTICATING);
+    const fn = this.authFn;
+    if (!fn) {
+      this.writeLogin(this.auth);
+      return;
+    }
+    const sock = this.socket;
+    let p: Promise<unknown>;
+    try {
+      p = Promise.resolve(fn());
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      (data) => {
+        if (sock !== this.socket || this.state !== ConnectionState.AUTHENTICATING) return;
+        let bytes: Uint8Array | null;
+        try {
+          bytes = data === undefined || data === null ? null : toBytes(data);
+        } catch (err) {
+          this.authFunctionFailed(err);
+          return;
+        }
+        this.writeLogin(bytes);
+      },
+      (err) => {
+        if (sock === this.socket && this.state === ConnectionState.AUTHENTICATING) this.authFunctionFailed(err);
+      },
+    );
+  }
+
+  private writeLogin(auth: Uint8Array | null): void {
     this.loginId = this.newId();
     const m: Msg = { topic: Topic.Auth, action: Action.Login, id: BigInt(this.loginId) };
-    if (this.auth) m.data = this.auth;
-    this.setState(ConnectionState.AUTHENTICATING);
+    if (auth) m.data = auth;
     this.write(m);
+  }
+
+  // authFunctionFailed handles an auth function that threw or rejected: a
+  // login() waiting for the answer rejects; on a reconnect the error is
+  // reported and the client dials again after the backoff.
+  private authFunctionFailed(cause: unknown): void {
+    const err = new EddyError(ClientErrorCode.AuthFunctionFailed, `the auth function failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+    const waiters = this.loginWaiters;
+    this.loginWaiters = [];
+    if (waiters.length > 0) {
+      this.loginRequested = false;
+      this.setState(ConnectionState.AWAITING_AUTHENTICATION);
+      for (const w of waiters) w.reject(err);
+      return;
+    }
+    this.events.error(err);
+    this.lost(err.message);
   }
 
   private onLoginResult(m: Msg): void {
@@ -178,6 +233,13 @@ export class Connection {
     this.loginWaiters = [];
     if (m.code) {
       const err = new EddyError(m.code, m.reason);
+      if (waiters.length === 0 && m.code === ErrorCode.TokenExpired && this.authFn) {
+        // A re-login with a token that expired meanwhile: dial again after
+        // the backoff, asking the auth function for a fresh one.
+        this.events.error(err);
+        this.lost('login refused: credentials expired');
+        return;
+      }
       this.loginRequested = false;
       this.setState(ConnectionState.AWAITING_AUTHENTICATION);
       for (const w of waiters) w.reject(err);
@@ -440,9 +502,20 @@ export class Connection {
   // ---- socket life ----
 
   private dial(): void {
-    const WS = this.opts.WebSocket ?? (globalThis as { WebSocket?: new (url: string) => WebSocketLike }).WebSocket;
+    const WS = this.opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ?? nodeWebSocket;
     if (!WS) {
-      this.stop(ConnectionState.ERROR, new EddyError(ClientErrorCode.ClientClosed, 'no WebSocket implementation: pass options.WebSocket'));
+      if (isNode() && !nodeWebSocketLoaded) {
+        // Node before 22 has no global WebSocket: use the ws package.
+        nodeWebSocketLoad ??= loadNodeWebSocket();
+        void nodeWebSocketLoad.then(() => {
+          if (!this.isStopped) this.dial();
+        });
+        return;
+      }
+      this.stop(
+        ConnectionState.ERROR,
+        new EddyError(ClientErrorCode.ClientClosed, 'no WebSocket implementation found: install the ws package (npm install ws) or pass options.WebSocket'),
+      );
       return;
     }
     this.closeCode = 0;
@@ -515,7 +588,8 @@ export class Connection {
       if (p.epoch === epoch) this.fail(id, lostErr);
     }
     for (const h of this.handlers.values()) h.lost?.();
-    if (code && ErrorInfo[code] && !ErrorInfo[code]!.reconnect) {
+    const renewable = code === ErrorCode.TokenExpired && this.authFn !== undefined;
+    if (code && ErrorInfo[code] && !ErrorInfo[code]!.reconnect && !renewable) {
       this.stop(ConnectionState.ERROR, new EddyError(code, this.closeReason));
       return;
     }
@@ -534,13 +608,27 @@ export class Connection {
     }, delay);
   }
 
-  /** close says goodbye to the server and stops for good. */
-  close(): void {
-    if (this.isStopped) return;
-    if (this.state !== ConnectionState.RECONNECTING) {
-      this.write({ topic: Topic.Connection, action: Action.Close, code: ErrorCode.NormalClose });
+  /** close says goodbye to the server and stops for good; the promise
+   * resolves once the socket has closed (at most CLOSE_WAIT_MS later). */
+  close(): Promise<void> {
+    const sock = this.socket;
+    if (!this.isStopped) {
+      if (this.state !== ConnectionState.RECONNECTING) {
+        this.write({ topic: Topic.Connection, action: Action.Close, code: ErrorCode.NormalClose });
+      }
+      this.stop(ConnectionState.CLOSED, new EddyError(ClientErrorCode.ClientClosed));
     }
-    this.stop(ConnectionState.CLOSED, new EddyError(ClientErrorCode.ClientClosed));
+    return new Promise<void>((resolve) => {
+      if (!sock || sock.readyState === CLOSED_READY_STATE) {
+        resolve();
+        return;
+      }
+      const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      sock.addEventListener('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   private stop(state: ConnectionState, err: EddyError): void {
@@ -572,4 +660,28 @@ export class Connection {
     this.state = s;
     this.events.state(s);
   }
+}
+
+// The ws package's WebSocket, once loaded for Node without a global one.
+let nodeWebSocket: WebSocketConstructor | undefined;
+let nodeWebSocketLoad: Promise<void> | undefined;
+let nodeWebSocketLoaded = false;
+
+function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === 'string';
+}
+
+// loadNodeWebSocket imports the ws package (an optional peer dependency).
+// The specifier is a variable so that bundlers leave it alone: browsers
+// never get here, they have a global WebSocket.
+async function loadNodeWebSocket(): Promise<void> {
+  const name = 'ws';
+  try {
+    const m = (await import(/* webpackIgnore: true */ /* @vite-ignore */ name)) as { WebSocket?: WebSocketConstructor; default?: WebSocketConstructor };
+    nodeWebSocket = m.WebSocket ?? m.default;
+  } catch {
+    // not installed: dial reports what to install
+  }
+  nodeWebSocketLoaded = true;
 }

@@ -21,6 +21,9 @@ export const ClientErrorCode = {
   RecordDestroyed: 1004,
   /** A message from the server could not be decoded or is not valid JSON. */
   InvalidMessage: 1005,
+  /** The auth option's function threw, rejected, or returned a value JSON
+   * cannot encode. */
+  AuthFunctionFailed: 1006,
 } as const;
 
 const clientNames: Record<number, [string, string]> = {
@@ -30,6 +33,7 @@ const clientNames: Record<number, [string, string]> = {
   1003: ['NotConnected', 'not connected and the offline queue is off'],
   1004: ['RecordDestroyed', 'the record was deleted or discarded'],
   1005: ['InvalidMessage', 'malformed message from the server'],
+  1006: ['AuthFunctionFailed', 'the auth function failed'],
 };
 
 /** codeName returns the catalogue or client name of a code. */

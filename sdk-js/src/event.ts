@@ -6,19 +6,15 @@ import type { Connection, TopicHandler } from './connection';
 import { EddyError, rethrowLater } from './errors';
 import { fromBytes, toBytes, type Json } from './json';
 import { Listeners, type ListenCallback } from './listen';
+import { fail, pending, resolved, track, type Pending, type Reply } from './reply';
 import { Action, Topic, type Msg } from './wire';
 
 export type EventCallback = (data: Json, name: string) => void;
 
-interface Waiter {
-  resolve(): void;
-  reject(e: EddyError): void;
-}
-
 export class EventHandler implements TopicHandler {
   private readonly subs = new Map<string, EventCallback[]>();
   // Subscribe calls waiting for the server's Ack, by name.
-  private readonly waiters = new Map<string, Waiter[]>();
+  private readonly waiters = new Map<string, Pending[]>();
   private readonly listeners: Listeners;
 
   constructor(
@@ -32,9 +28,9 @@ export class EventHandler implements TopicHandler {
    * subscribe calls cb with the data of every event emitted on name, by other
    * clients and by this one. The promise resolves once the server confirmed
    * the subscription (at once when the name is already subscribed); it
-   * rejects, and cb is removed, when the server refuses it. Refusals are also
-   * reported through the client's `error` event, so the promise may be
-   * ignored.
+   * rejects, and cb is removed, when the server refuses it. A refusal goes
+   * to the promise when it is awaited, otherwise to the client's `error`
+   * event.
    */
   subscribe(name: string, cb: EventCallback): Promise<void> {
     checkName(name);
@@ -42,7 +38,7 @@ export class EventHandler implements TopicHandler {
     const list = this.subs.get(name);
     if (list) {
       list.push(cb);
-      return this.waiters.has(name) ? this.wait(name) : Promise.resolve();
+      return this.waiters.has(name) ? this.wait(name) : resolved();
     }
     this.subs.set(name, [cb]);
     const p = this.wait(name);
@@ -52,19 +48,21 @@ export class EventHandler implements TopicHandler {
   }
 
   /** unsubscribe removes cb from name, or every callback of name when cb is
-   * omitted; the last one gone ends the server subscription. */
-  unsubscribe(name: string, cb?: EventCallback): void {
+   * omitted; the last one gone ends the server subscription. The promise
+   * resolves once the server confirmed (at once when a local callback
+   * remains or while offline); a refusal goes to it when awaited, otherwise
+   * to the `error` event. */
+  unsubscribe(name: string, cb?: EventCallback): Promise<void> {
     const list = this.subs.get(name);
-    if (!list) return;
+    if (!list) return resolved();
     if (cb) {
       const i = list.indexOf(cb);
       if (i >= 0) list.splice(i, 1);
-      if (list.length > 0) return;
+      if (list.length > 0) return resolved();
     }
     this.subs.delete(name);
     this.settle(name);
-    const req = this.conn.requestNow({ topic: Topic.Event, action: Action.Unsubscribe, name });
-    req?.catch((e: EddyError) => this.reportError(e));
+    return track(this.conn.requestNow({ topic: Topic.Event, action: Action.Unsubscribe, name }), this.reportError);
   }
 
   /**
@@ -92,15 +90,18 @@ export class EventHandler implements TopicHandler {
   /**
    * listen tells this client about subscriptions to event names matching
    * pattern (a regular expression), so it can start and stop producing
-   * them; see docs/protocol.md, Listening.
+   * them; see docs/protocol.md, Listening. The promise resolves once the
+   * server accepted the pattern (at once while offline) and rejects with
+   * InvalidPattern for one it cannot parse.
    */
-  listen(pattern: string, cb: ListenCallback): void {
-    this.listeners.listen(pattern, cb);
+  listen(pattern: string, cb: ListenCallback): Promise<void> {
+    return this.listeners.listen(pattern, cb);
   }
 
-  /** unlisten stops listening to pattern. */
-  unlisten(pattern: string): void {
-    this.listeners.unlisten(pattern);
+  /** unlisten stops listening to pattern; the promise resolves once the
+   * server confirmed. */
+  unlisten(pattern: string): Promise<void> {
+    return this.listeners.unlisten(pattern);
   }
 
   handle(m: Msg): void {
@@ -135,7 +136,9 @@ export class EventHandler implements TopicHandler {
   }
 
   closed(err: EddyError): void {
-    for (const name of [...this.waiters.keys()]) this.settle(name, err);
+    // The client reports why it stopped; the waiting promises only reject.
+    for (const list of this.waiters.values()) for (const w of list) w.reject(err);
+    this.waiters.clear();
   }
 
   // subscribeAll renews names in one bulk Subscribe. The server stops at the
@@ -161,30 +164,28 @@ export class EventHandler implements TopicHandler {
     );
   }
 
+  // refused drops a name the server refused: the waiting subscribe calls
+  // get the error, or the error event when none of them is awaited.
   private refused(name: string, e: EddyError): void {
     this.subs.delete(name);
-    this.settle(name, e);
-    this.reportError(e);
+    const list = this.waiters.get(name) ?? [];
+    this.waiters.delete(name);
+    fail(list, e, this.reportError);
   }
 
-  private wait(name: string): Promise<void> {
-    const p = new Promise<void>((resolve, reject) => {
-      const list = this.waiters.get(name);
-      if (list) list.push({ resolve, reject });
-      else this.waiters.set(name, [{ resolve, reject }]);
-    });
-    p.catch(() => undefined); // refusals also go to the error event
-    return p;
+  private wait(name: string): Reply<void> {
+    const p = pending();
+    const list = this.waiters.get(name);
+    if (list) list.push(p);
+    else this.waiters.set(name, [p]);
+    return p.promise;
   }
 
-  private settle(name: string, err?: EddyError): void {
+  private settle(name: string): void {
     const list = this.waiters.get(name);
     if (!list) return;
     this.waiters.delete(name);
-    for (const w of list) {
-      if (err) w.reject(err);
-      else w.resolve();
-    }
+    for (const w of list) w.resolve();
   }
 
   private deliver(name: string, data: Json): void {

@@ -42,7 +42,7 @@ export type { EventCallback } from './event';
 export type { Json } from './json';
 export { EddySSE, type SSEEvents, type SSEOptions } from './sse';
 export type { ListenCallback, ListenResponse } from './listen';
-export { ConnectionState, type EddyOptions, type WebSocketConstructor, type WebSocketLike } from './options';
+export { ConnectionState, type AuthFunction, type EddyOptions, type WebSocketConstructor, type WebSocketLike } from './options';
 export type { PresenceCallback } from './presence';
 export type { AnonymousRecord, AnonymousRecordEvents } from './record/anonymous';
 export type { PathCallback } from './record/core';

@@ -7,6 +7,7 @@
 
 import type { Connection } from './connection';
 import { EddyError, ErrorCode, rethrowLater } from './errors';
+import { resolved, track, type Reply } from './reply';
 import { Action, type Msg, type Topic } from './wire';
 
 /** The answer a listen callback gives for one found name. */
@@ -38,22 +39,22 @@ export class Listeners {
     private readonly reportError: (e: EddyError) => void,
   ) {}
 
-  listen(pattern: string, cb: ListenCallback): void {
+  listen(pattern: string, cb: ListenCallback): Reply<void> {
     if (typeof pattern !== 'string' || pattern === '') throw new TypeError('eddy: listen needs a pattern');
     if (typeof cb !== 'function') throw new TypeError('eddy: listen needs a callback');
     if (this.patterns.has(pattern)) throw new EddyError(ErrorCode.AlreadyListening, 'already listening to this pattern', pattern);
     this.patterns.set(pattern, cb);
-    this.sendListen(pattern);
+    return this.sendListen(pattern);
   }
 
-  unlisten(pattern: string): void {
-    if (!this.patterns.delete(pattern)) return;
+  unlisten(pattern: string): Reply<void> {
+    if (!this.patterns.delete(pattern)) return resolved();
     this.stopAll(pattern);
-    this.conn.requestNow({ topic: this.topic, action: Action.Unlisten, name: pattern })?.catch((e: EddyError) => this.reportError(e));
+    return track(this.conn.requestNow({ topic: this.topic, action: Action.Unlisten, name: pattern }), this.reportError);
   }
 
   resubscribe(): void {
-    for (const pattern of this.patterns.keys()) this.sendListen(pattern);
+    for (const pattern of this.patterns.keys()) void this.sendListen(pattern);
   }
 
   lost(): void {
@@ -82,12 +83,9 @@ export class Listeners {
     }
   }
 
-  private sendListen(pattern: string): void {
+  private sendListen(pattern: string): Reply<void> {
     const req = this.conn.requestNow({ topic: this.topic, action: Action.Listen, name: pattern });
-    req?.catch((e: EddyError) => {
-      this.patterns.delete(pattern);
-      this.reportError(e);
-    });
+    return track(req, this.reportError, () => this.patterns.delete(pattern));
   }
 
   private found(name: string, pattern: string): void {

@@ -48,9 +48,21 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
+/** A credentials callback: returns (or resolves with) the auth data for one
+ * login. See EddyOptions.auth. */
+export type AuthFunction = () => unknown | Promise<unknown>;
+
 export interface EddyOptions {
-  /** The WebSocket implementation; default globalThis.WebSocket. In Node 20
-   * pass the `ws` package's WebSocket. */
+  /** A function returning the auth data (any JSON value, or a promise of
+   * one), asked before every login: the first, when login() is called
+   * without data, and each after a reconnect. Use it for credentials that
+   * expire, such as a JWT. With it, a connection the server closes with
+   * TokenExpired, or a re-login refused with TokenExpired, reconnects and
+   * asks again instead of stopping. */
+  auth?: AuthFunction;
+  /** The WebSocket implementation; default globalThis.WebSocket, or in Node
+   * without one (before 22) the `ws` package's, imported when first needed
+   * (an optional peer dependency: `npm install ws`). */
   WebSocket?: WebSocketConstructor;
   /** Reconnect backoff in milliseconds: the first delay is about `min`,
    * doubling per failed attempt up to `max`, each jittered to between half
@@ -82,6 +94,7 @@ export interface EddyOptions {
 
 export interface ResolvedOptions {
   WebSocket: WebSocketConstructor | undefined;
+  auth: AuthFunction | undefined;
   reconnect: { min: number; max: number } | false;
   offlineQueue: boolean;
   offlineQueueLimit: number;
@@ -109,6 +122,7 @@ export function resolveOptions(o: EddyOptions): ResolvedOptions {
   }
   return {
     WebSocket: o.WebSocket,
+    auth: typeof o.auth === 'function' ? o.auth : undefined,
     reconnect,
     offlineQueue: o.offlineQueue !== false,
     offlineQueueLimit: positive(o.offlineQueueLimit, DEFAULT_OFFLINE_QUEUE_LIMIT),

@@ -7,6 +7,7 @@ import type { Connection, TopicHandler } from './connection';
 import { EddyError, rethrowLater } from './errors';
 import { checkName } from './event';
 import { fromBytes } from './json';
+import { resolved, track } from './reply';
 import { Action, Topic, type Msg } from './wire';
 
 /** A presence callback: user came online (true) or went offline (false). */
@@ -24,43 +25,43 @@ export class PresenceHandler implements TopicHandler {
   /**
    * subscribe(cb) hears about every user; subscribe(user, cb) about one.
    * The promise resolves once the server confirmed (at once when the
-   * subscription already existed or while offline); refusals also go to the
-   * client's error event.
+   * subscription already existed or while offline); a refusal goes to it
+   * when it is awaited, otherwise to the client's error event.
    */
   subscribe(cb: PresenceCallback): Promise<void>;
   subscribe(user: string, cb: PresenceCallback): Promise<void>;
   subscribe(a: string | PresenceCallback, b?: PresenceCallback): Promise<void> {
     if (typeof a === 'function') {
       this.everyone.push(a);
-      return this.everyone.length === 1 ? this.send(Action.Subscribe, undefined) : Promise.resolve();
+      return this.everyone.length === 1 ? this.send(Action.Subscribe, undefined) : resolved();
     }
     checkName(a);
     if (typeof b !== 'function') throw new TypeError('eddy: presence.subscribe needs a callback');
     const list = this.byUser.get(a);
     if (list) {
       list.push(b);
-      return Promise.resolve();
+      return resolved();
     }
     this.byUser.set(a, [b]);
     return this.send(Action.Subscribe, [a]);
   }
 
   /** unsubscribe(cb?) removes an everyone-callback (all when cb is omitted);
-   * unsubscribe(user, cb?) one user's. */
-  unsubscribe(a?: string | PresenceCallback, b?: PresenceCallback): void {
+   * unsubscribe(user, cb?) one user's. The promise resolves once the server
+   * confirmed the last one gone (at once otherwise, or while offline). */
+  unsubscribe(a?: string | PresenceCallback, b?: PresenceCallback): Promise<void> {
     if (typeof a !== 'string') {
-      if (this.everyone.length === 0) return;
+      if (this.everyone.length === 0) return resolved();
       if (a) remove(this.everyone, a);
       else this.everyone.length = 0;
-      if (this.everyone.length === 0) void this.send(Action.Unsubscribe, undefined);
-      return;
+      return this.everyone.length === 0 ? this.send(Action.Unsubscribe, undefined) : resolved();
     }
     const list = this.byUser.get(a);
-    if (!list) return;
+    if (!list) return resolved();
     if (b) remove(list, b);
-    if (b && list.length > 0) return;
+    if (b && list.length > 0) return resolved();
     this.byUser.delete(a);
-    void this.send(Action.Unsubscribe, [a]);
+    return this.send(Action.Unsubscribe, [a]);
   }
 
   /** getAll() resolves the users online now (this client's own excluded). */
@@ -118,17 +119,7 @@ export class PresenceHandler implements TopicHandler {
   private send(action: Action, names: string[] | undefined): Promise<void> {
     const m: Msg = { topic: Topic.Presence, action };
     if (names) m.names = names;
-    const req = this.conn.requestNow(m);
-    if (!req) return Promise.resolve();
-    const p = req.then(
-      () => undefined,
-      (e: EddyError) => {
-        this.reportError(e);
-        throw e;
-      },
-    );
-    p.catch(() => undefined);
-    return p;
+    return track(this.conn.requestNow(m), this.reportError);
   }
 }
 

@@ -7,6 +7,7 @@ import type { Connection, TopicHandler } from './connection';
 import { EddyError, ErrorCode } from './errors';
 import { checkName } from './event';
 import { fromBytes, toBytes, type Json } from './json';
+import { fail, pending, resolved, track } from './reply';
 import { Action, Topic, type Msg } from './wire';
 
 /** How a provider answers one request. Only the first answer counts. */
@@ -70,29 +71,29 @@ export class RpcHandler implements TopicHandler {
    * provide answers requests for name with fn(data, response). The promise
    * resolves once the server registered the provider (at once while
    * offline: registration then happens at the next login); a refusal
-   * (RpcAlreadyProvided, PermissionDenied) rejects it and also goes to the
-   * client's error event. Providers are registered again after reconnects.
+   * (RpcAlreadyProvided, PermissionDenied) rejects it when it is awaited,
+   * otherwise goes to the client's error event. Providers are registered
+   * again after reconnects.
    */
   provide(name: string, fn: RpcProvider): Promise<void> {
     checkName(name);
     if (typeof fn !== 'function') throw new TypeError('eddy: rpc.provide needs a callback');
     if (this.providers.has(name)) {
       const err = new EddyError(ErrorCode.RpcAlreadyProvided, 'this client already provides ' + name, name);
-      this.reportError(err);
-      const p = Promise.reject(err);
-      p.catch(() => undefined); // also reported through the error event
-      return p;
+      const p = pending();
+      // Settled once the caller had the chance to await it.
+      setTimeout(() => fail([p], err, this.reportError), 0);
+      return p.promise;
     }
     this.providers.set(name, fn);
-    const p = this.sendProvide(name) ?? Promise.resolve();
-    p.catch(() => undefined);
-    return p;
+    return this.sendProvide(name);
   }
 
-  /** unprovide stops providing name. */
-  unprovide(name: string): void {
-    if (!this.providers.delete(name)) return;
-    this.conn.requestNow({ topic: Topic.Rpc, action: Action.Unprovide, name })?.catch((e: EddyError) => this.reportError(e));
+  /** unprovide stops providing name; the promise resolves once the server
+   * confirmed (at once while offline). */
+  unprovide(name: string): Promise<void> {
+    if (!this.providers.delete(name)) return resolved();
+    return track(this.conn.requestNow({ topic: Topic.Rpc, action: Action.Unprovide, name }), this.reportError);
   }
 
   /** names returns the rpc names this client provides. */
@@ -119,20 +120,12 @@ export class RpcHandler implements TopicHandler {
   }
 
   resubscribe(): void {
-    for (const name of this.providers.keys()) this.sendProvide(name);
+    for (const name of this.providers.keys()) void this.sendProvide(name);
   }
 
-  private sendProvide(name: string): Promise<void> | null {
+  private sendProvide(name: string): Promise<void> {
     const req = this.conn.requestNow({ topic: Topic.Rpc, action: Action.Provide, name });
-    if (!req) return null;
-    return req.then(
-      () => undefined,
-      (e: EddyError) => {
-        if (this.providers.has(name)) this.providers.delete(name);
-        this.reportError(e);
-        throw e;
-      },
-    );
+    return track(req, this.reportError, () => this.providers.delete(name));
   }
 
   private onRequest(m: Msg): void {

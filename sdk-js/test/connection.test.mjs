@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ConnectionState, EddyError, ErrorCode } from '../dist/eddy.js';
+import { ClientErrorCode, ConnectionState, EddyError, ErrorCode } from '../dist/eddy.js';
 import { client, closeClients, collect, loggedIn, sdkRoot, sleep, startServer, waitFor, withTimeout } from './helpers.mjs';
 
 const usersConfig = `auth:
@@ -75,10 +76,91 @@ describe('authentication', () => {
   });
 });
 
+const jwtSecret = 'j'.repeat(32);
+const jwtConfig = `auth:
+  strategies:
+    - type: jwt
+      hmacSecret: "${jwtSecret}"
+session:
+  heartbeat: 50ms
+  heartbeatTimeout: 60s
+`;
+
+// sign makes an HS256 token for sub expiring at exp (seconds since the epoch).
+function sign(sub, exp) {
+  const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub, exp })}`;
+  return `${body}.${createHmac('sha256', jwtSecret).update(body).digest('base64url')}`;
+}
+const inSeconds = (s) => Math.floor(Date.now() / 1000) + s;
+
+describe('expiring credentials', () => {
+  let server;
+  before(async () => {
+    server = await startServer({ config: jwtConfig });
+  });
+  after(async () => {
+    closeClients();
+    await server?.stop();
+  });
+
+  test('an expired token is refused with TokenExpired, a bad one with InvalidCredentials', async () => {
+    const c = client(server.url);
+    await assert.rejects(withTimeout(c.login({ token: sign('ann', inSeconds(-60)) }), 5000, 'login'), (e) => e.code === ErrorCode.TokenExpired && e.name === 'TokenExpired');
+    await assert.rejects(withTimeout(c.login({ token: 'nope' }), 5000, 'login'), (e) => e.code === ErrorCode.InvalidCredentials);
+    const ok = await withTimeout(c.login({ token: sign('ann', inSeconds(3600)) }), 5000, 'login');
+    assert.equal(ok.user, 'ann');
+  });
+
+  test('the auth function is asked at every login; an expiry reconnects with a fresh token', async () => {
+    let calls = 0;
+    const c = client(server.url, {
+      // The first token expires in one to two seconds (exp has whole
+      // seconds); the ones after last an hour.
+      auth: async () => ({ token: sign('ann', inSeconds(++calls === 1 ? 2 : 3600)) }),
+    });
+    const [states, onState] = collect();
+    c.on('connectionStateChanged', onState);
+    const [errors, onError] = collect();
+    c.on('error', onError);
+    assert.deepEqual(await withTimeout(c.login(), 5000, 'login'), { user: 'ann', clientData: null });
+    await waitFor(() => states.includes(ConnectionState.RECONNECTING), { timeout: 10_000, what: 'the expiry' });
+    await waitFor(() => c.getConnectionState() === ConnectionState.OPEN, { timeout: 10_000, what: 'the renewed login' });
+    assert.equal(calls, 2);
+    assert.equal(c.user, 'ann');
+    assert.ok(!states.includes(ConnectionState.ERROR), `states ${states}`);
+    assert.ok(errors.every((e) => e.code === ClientErrorCode.ConnectionLost || e.code === ErrorCode.TokenExpired), `errors ${errors.map((e) => e.name)}`);
+    await withTimeout(c.event.subscribe('after/renewal', () => {}), 5000, 'subscribe after the renewal');
+  });
+
+  test('an auth function that fails rejects login, and login may be called again', async () => {
+    let fail = true;
+    const c = client(server.url, {
+      auth: () => {
+        if (fail) throw new Error('token service down');
+        return { token: sign('bob', inSeconds(3600)) };
+      },
+    });
+    await assert.rejects(withTimeout(c.login(), 5000, 'login'), (e) => e.name === 'AuthFunctionFailed' && /token service down/.test(e.message));
+    assert.equal(c.getConnectionState(), ConnectionState.AWAITING_AUTHENTICATION);
+    fail = false;
+    assert.equal((await withTimeout(c.login(), 5000, 'second login')).user, 'bob');
+  });
+
+  test('without an auth function an expiry ends the client with TokenExpired', async () => {
+    const c = client(server.url);
+    const [errors, onError] = collect();
+    c.on('error', onError);
+    await withTimeout(c.login({ token: sign('ann', inSeconds(2)) }), 5000, 'login');
+    await waitFor(() => c.getConnectionState() === ConnectionState.ERROR, { timeout: 10_000, what: 'the expiry' });
+    assert.ok(errors.some((e) => e.code === ErrorCode.TokenExpired), `errors ${errors.map((e) => e.name)}`);
+  });
+});
+
 describe('connection life', () => {
   let server;
   before(async () => {
-    server = await startServer({ args: ['-set', 'session.heartbeat=150ms', '-set', 'session.heartbeatTimeout=800ms'] });
+    server = await startServer({ args: ['-set', 'session.heartbeat=150ms', '-set', 'session.heartbeatTimeout=1500ms'] });
   });
   after(async () => {
     closeClients();
@@ -90,7 +172,7 @@ describe('connection life', () => {
     const c = await loggedIn(server.url, 'ann', { heartbeatMs: -1 });
     const [states, onState] = collect();
     c.on('connectionStateChanged', onState);
-    await sleep(1800); // more than twice the server's heartbeat timeout
+    await sleep(3200); // more than twice the server's heartbeat timeout
     assert.deepEqual(states, [], 'no reconnect');
     assert.equal(c.getConnectionState(), ConnectionState.OPEN);
   });

@@ -88,7 +88,8 @@ describe('reconnect after a server restart', () => {
       const r = await ann.record.getRecord('doc/lost').whenReady();
       r.set('kept', 'yes');
       r.set('n', 2);
-      await sleep(50);
+      // The server has both writes (a head request is answered after them).
+      assert.equal(await withTimeout(ann.record.head('doc/lost'), 5000, 'head'), 2);
       await server.kill();
       server = await startServer({ wsPort: port });
       await waitFor(() => ann.getConnectionState() === ConnectionState.OPEN, { timeout: 5000, what: 'OPEN again' });

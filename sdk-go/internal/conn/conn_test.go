@@ -197,7 +197,9 @@ func TestHandshakeFailures(t *testing.T) {
 	t.Run("unverifiable", func(t *testing.T) {
 		m := newMem()
 		m.in <- []byte{1, 2, 3}
-		if _, err := Handshake(context.Background(), m, nil, nil, 0); !errors.Is(err, ErrProtocol) {
+		// Bytes that are not an Eddy message where the HandshakeAck was due:
+		// not an Eddy server.
+		if _, err := Handshake(context.Background(), m, nil, nil, 0); !errors.Is(err, ErrNoHandshakeAck) {
 			t.Fatalf("err = %v", err)
 		}
 	})

@@ -17,6 +17,11 @@ import (
 // not allow at that point (or bytes that do not verify).
 var ErrProtocol = errors.New("conn: protocol violation")
 
+// ErrNoHandshakeAck is wrapped when no HandshakeAck came: the peer closed,
+// sent something that is not an Eddy message, or stayed silent until ctx
+// ended. Either way it may not be an Eddy server.
+var ErrNoHandshakeAck = errors.New("conn: no answer to the handshake")
+
 // RemoteError is a refusal or close the server sent.
 type RemoteError struct {
 	Code   protocol.Code
@@ -70,7 +75,10 @@ func Handshake(ctx context.Context, t transport.Transport, auth, clientInfo []by
 	stop := context.AfterFunc(ctx, func() { _ = t.Close() })
 	w, err := handshake(t, auth, clientInfo, maxFrame)
 	if !stop() && ctx.Err() != nil {
-		return w, fmt.Errorf("conn: handshake: %w", ctx.Err())
+		if w.Version == 0 {
+			return w, fmt.Errorf("%w: %w", ErrNoHandshakeAck, ctx.Err())
+		}
+		return w, fmt.Errorf("conn: login: %w", ctx.Err())
 	}
 	return w, err
 }
@@ -93,10 +101,10 @@ func handshake(t transport.Transport, auth, clientInfo []byte, maxFrame int) (We
 	var v msg.View
 	p, err := t.ReadMessage()
 	if err != nil {
-		return w, err
+		return w, fmt.Errorf("%w: %w", ErrNoHandshakeAck, err)
 	}
 	if err := v.Reset(p); err != nil {
-		return w, fmt.Errorf("%w: handshake answer: %w", ErrProtocol, err)
+		return w, fmt.Errorf("%w: the answer is not an Eddy message: %w", ErrNoHandshakeAck, err)
 	}
 	switch {
 	case v.Topic() == fb.TopicConnection && v.Action() == fb.ActionClose:

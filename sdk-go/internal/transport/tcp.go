@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -61,6 +62,10 @@ func (c *tcpConn) ReadMessage() ([]byte, error) {
 	for {
 		payload, n, err := frame.Next(c.buf[c.r:c.w], c.max)
 		if err != nil {
+			if bytes.HasPrefix(c.buf[c.r:c.w], []byte("HTTP")) {
+				// "HTTP" read as a length is 1.3 GB: an HTTP answer.
+				return nil, ErrHTTPAnswer
+			}
 			return nil, fmt.Errorf("%w: %w", ErrTooLarge, err)
 		}
 		if n > 0 {

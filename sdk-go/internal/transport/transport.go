@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -38,6 +39,18 @@ var ErrBadAddress = errors.New("transport: bad address")
 
 // ErrTooLarge is wrapped when the peer sends a message over the limit.
 var ErrTooLarge = errors.New("transport: message too large")
+
+// ErrHTTPAnswer is wrapped when a raw TCP peer answers with HTTP: the
+// address is a WebSocket (or other HTTP) port, not an Eddy TCP port.
+var ErrHTTPAnswer = errors.New("transport: the peer answered with HTTP")
+
+// ErrNotHTTP is wrapped when a WebSocket dial reaches a peer whose answer
+// is not HTTP (an Eddy TCP port, for one).
+var ErrNotHTTP = errors.New("transport: the peer did not answer with HTTP")
+
+// ErrNoUpgrade is wrapped when the dial context ends before a WebSocket
+// peer answered the upgrade request.
+var ErrNoUpgrade = errors.New("transport: no answer to the WebSocket upgrade")
 
 // Transport is one open connection carrying protocol messages.
 type Transport interface {
@@ -73,15 +86,13 @@ func (o *Options) maxFrame() int {
 }
 
 // Dial opens a transport to addr: tcp://host[:port], tls://host[:port],
-// ws://host[:port]/path or wss://host[:port]/path. ctx bounds the connect
-// (and the WebSocket upgrade) only.
+// ws://host[:port]/path or wss://host[:port]/path; an address without a
+// scheme (host:port) is raw TCP. ctx bounds the connect (and the WebSocket
+// upgrade) only.
 func Dial(ctx context.Context, addr string, o Options) (Transport, error) {
-	u, err := url.Parse(addr)
+	u, err := ParseAddr(addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrBadAddress, addr, err)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("%w: %q has no host", ErrBadAddress, addr)
+		return nil, err
 	}
 	switch u.Scheme {
 	case "tcp", "tls":
@@ -90,9 +101,27 @@ func Dial(ctx context.Context, addr string, o Options) (Transport, error) {
 			host = net.JoinHostPort(u.Hostname(), DefaultTCPPort)
 		}
 		return dialTCP(ctx, host, u.Scheme == "tls", o)
-	case "ws", "wss":
-		return dialWS(ctx, u, o)
 	default:
-		return nil, fmt.Errorf("%w: %q: scheme must be tcp, tls, ws or wss", ErrBadAddress, addr)
+		return dialWS(ctx, u, o)
 	}
+}
+
+// ParseAddr parses a Dial address; one without "://" is tcp://addr.
+func ParseAddr(addr string) (*url.URL, error) {
+	raw := addr
+	if !strings.Contains(addr, "://") {
+		raw = "tcp://" + addr
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %v", ErrBadAddress, addr, err)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%w: %q has no host", ErrBadAddress, addr)
+	}
+	switch u.Scheme {
+	case "tcp", "tls", "ws", "wss":
+		return u, nil
+	}
+	return nil, fmt.Errorf("%w: %q: scheme must be tcp, tls, ws or wss", ErrBadAddress, addr)
 }

@@ -122,7 +122,7 @@ func TestTCPWriteIsOneCall(t *testing.T) {
 
 func TestDialAddresses(t *testing.T) {
 	ctx := context.Background()
-	for _, addr := range []string{"127.0.0.1:6021", "http://x/", "tcp://", "::bad"} {
+	for _, addr := range []string{"http://x/", "tcp://", "::bad", "ws://"} {
 		if _, err := Dial(ctx, addr, Options{}); !errors.Is(err, ErrBadAddress) {
 			t.Errorf("%q: err %v", addr, err)
 		}
@@ -141,7 +141,8 @@ func TestDialAddresses(t *testing.T) {
 		_, _ = io.Copy(io.Discard, c)
 		c.Close()
 	}()
-	tr, err := Dial(ctx, "tcp://"+ln.Addr().String(), Options{})
+	// A bare host:port is raw TCP.
+	tr, err := Dial(ctx, ln.Addr().String(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,12 +203,14 @@ func TestWebSocketRoundTrip(t *testing.T) {
 	if err := tr.WriteFrames(frames("x")[:3]); err == nil {
 		t.Fatal("partial frame accepted")
 	}
+	// With an answering peer the close handshake ends long before the
+	// timeout, even on a loaded machine; a hang waits it out.
 	start := time.Now()
-	if err := tr.Shutdown(time.Second); err != nil {
+	if err := tr.Shutdown(20 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if time.Since(start) > 900*time.Millisecond {
-		t.Fatal("close handshake with an answering peer took too long")
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("close handshake with an answering peer waited for the timeout")
 	}
 	_ = tr.Close()
 }

@@ -25,8 +25,9 @@ type wsConn struct {
 
 func dialWS(ctx context.Context, u *url.URL, o Options) (Transport, error) {
 	var (
-		mu  sync.Mutex
-		raw net.Conn
+		mu    sync.Mutex
+		raw   net.Conn
+		sniff *sniffConn
 	)
 	ht := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
@@ -36,6 +37,8 @@ func dialWS(ctx context.Context, u *url.URL, o Options) (Transport, error) {
 			if err == nil {
 				mu.Lock()
 				raw = nc
+				sniff = &sniffConn{Conn: nc}
+				nc = sniff
 				mu.Unlock()
 			}
 			return nc, err
@@ -55,6 +58,16 @@ func dialWS(ctx context.Context, u *url.URL, o Options) (Transport, error) {
 		if resp != nil && resp.Body != nil {
 			_ = resp.Body.Close()
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		// Over plain ws:// the first bytes read are the HTTP answer; a peer
+		// that sent something else is no HTTP server (wss:// reads TLS).
+		if u.Scheme == "ws" && sniff != nil && sniff.notHTTP() {
+			return nil, ErrNotHTTP
+		}
+		if ctx.Err() != nil && (sniff == nil || !sniff.answered()) {
+			return nil, fmt.Errorf("%w: %w", ErrNoUpgrade, ctx.Err())
+		}
 		return nil, fmt.Errorf("transport: %w", err)
 	}
 	max := o.maxFrame()
@@ -62,6 +75,41 @@ func dialWS(ctx context.Context, u *url.URL, o Options) (Transport, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	return &wsConn{c: c, raw: raw, max: max, buf: make([]byte, 4<<10)}, nil
+}
+
+// sniffConn keeps the first bytes read from a connection.
+type sniffConn struct {
+	net.Conn
+	mu    sync.Mutex
+	first []byte
+}
+
+func (c *sniffConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		if len(c.first) < 5 {
+			c.first = append(c.first, p[:min(n, 5-len(c.first))]...)
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// answered reports whether the peer sent anything.
+func (c *sniffConn) answered() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.first) > 0
+}
+
+// notHTTP reports whether the peer sent bytes that do not begin an HTTP
+// response.
+func (c *sniffConn) notHTTP() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(c.first)
+	return n > 0 && string(c.first) != "HTTP/"[:n]
 }
 
 // NewWebSocket wraps an established WebSocket connection as a Transport

@@ -141,12 +141,12 @@ export class RecordHandler implements TopicHandler {
 
   /** listen tells this client when records matching pattern gain their
    * first subscriber or lose their last; see docs/protocol.md. */
-  listen(pattern: string, cb: ListenCallback): void {
-    this.listeners.listen(pattern, cb);
+  listen(pattern: string, cb: ListenCallback): Promise<void> {
+    return this.listeners.listen(pattern, cb);
   }
 
-  unlisten(pattern: string): void {
-    this.listeners.unlisten(pattern);
+  unlisten(pattern: string): Promise<void> {
+    return this.listeners.unlisten(pattern);
   }
 
   /** names returns the names of the records open on this client. */

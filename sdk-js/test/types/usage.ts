@@ -29,6 +29,8 @@ export async function usage(marker: { move(p: Json | undefined): void }): Promis
   const { user, clientData } = await client.login({ username: 'ann', password: 'secret' });
   void user.toUpperCase();
   void clientData;
+  const renewing = new Eddy('ws://localhost:6020', { auth: async () => ({ token: await Promise.resolve('jwt') }) });
+  await renewing.login();
 
   const driver: Record = client.record.getRecord('driver/14');
   await driver.whenReady();
