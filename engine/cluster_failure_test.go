@@ -120,8 +120,8 @@ func TestClusterNATSLostMidRun(t *testing.T) {
 		t.Fatalf("unreachable provider reported after %s", d)
 	}
 	// Local traffic goes on.
-	emitOn(req, "news", "local")
-	if v := sa.Expect(fb.TopicEvent, fb.ActionEmit); string(v.DataBytes()) != "local" {
+	emitOn(req, "news", `"local"`)
+	if v := sa.Expect(fb.TopicEvent, fb.ActionEmit); string(v.DataBytes()) != `"local"` {
 		t.Fatalf("got %q", v.DataBytes())
 	}
 	// State changed while away is re-asserted on reconnect.
@@ -135,7 +135,7 @@ func TestClusterNATSLostMidRun(t *testing.T) {
 	// Events resume: nats.go resubscribes on reconnect.
 	tc.waitEventInterest(t, 0, "news", 2)
 	waitCluster(t, "an event crosses again", func() bool {
-		emitOn(req, "news", "again")
+		emitOn(req, "news", `"again"`)
 		sa.Expect(fb.TopicEvent, fb.ActionEmit)
 		return len(drainEvents(t, sb)) > 0
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -411,8 +412,16 @@ func TestEddyPublishPathDoesNotAllocate(t *testing.T) {
 			}
 		}
 		publish()
-		if n := testing.AllocsPerRun(10, publish); n != 0 {
-			t.Fatalf("ws=%v: 1000 publishes allocate %.0f times", useWS, n)
+		// AllocsPerRun counts the whole process's allocations, so
+		// goroutines an earlier test left winding down (a closed server's,
+		// a NATS client's) can add to one measurement. The path's own
+		// allocations show in every measurement: take the least of a few.
+		least := math.Inf(1)
+		for try := 0; try < 5 && least != 0; try++ {
+			least = math.Min(least, testing.AllocsPerRun(10, publish))
+		}
+		if least != 0 {
+			t.Fatalf("ws=%v: 1000 publishes allocate %.0f times", useWS, least)
 		}
 		if dc.n < 11*1000*(128+len(FanoutEvent)) {
 			t.Fatalf("ws=%v: only %d bytes written", useWS, dc.n)
