@@ -40,7 +40,7 @@ fuzz:
 
 ## bench-smoke: a few seconds per scenario plus one pass of every Go benchmark.
 bench-smoke:
-	$(GO) test -run '^$$' -bench . -benchtime 50x $(PKGS) >/dev/null
+	@out=$$($(GO) test -run '^$$' -bench . -benchtime 50x $(PKGS) 2>&1) || { echo "$$out" | grep -v '^Benchmark'; exit 1; }
 	@if [ -d cmd/eddy-bench ]; then ./bench/smoke.sh; fi
 
 ## bench: every scenario against Eddy and the NATS baseline; writes bench/results/.
