@@ -77,27 +77,10 @@ func waitCluster(t *testing.T, what string, cond func() bool) {
 }
 
 // waitEventInterest waits until nodes Eddy nodes follow name on NATS and
-// NATS server natsServer (where the publisher is) knows of all of them, so
-// an emit there reaches each. A server holds its own clients'
-// subscriptions and one per other server with interest (routes carry
-// interest, not counts).
+// NATS server natsServer (where the publisher is) knows of all of them.
 func (tc *testCluster) waitEventInterest(t *testing.T, natsServer int, name string, nodes int) {
 	t.Helper()
-	subj := "eddy.ev." + cluster.EncodeName(name)
-	waitCluster(t, "interest in "+name, func() bool {
-		total, want := 0, 0
-		for i := 0; i < tc.nats.Len(); i++ {
-			n := tc.nats.ClientSubscriptions(i, subj)
-			total += n
-			switch {
-			case i == natsServer:
-				want += n
-			case n > 0:
-				want++
-			}
-		}
-		return total == nodes && tc.nats.Interest(natsServer, subj) == want
-	})
+	waitCluster(t, "interest in "+name, func() bool { return tc.nats.EventInterest(natsServer, "eddy", name, nodes) })
 }
 
 func emitOn(c *enginetest.Client, name, data string) {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/eddy-realtime/eddy/engine"
-	"github.com/eddy-realtime/eddy/engine/cluster"
 	"github.com/eddy-realtime/eddy/engine/cluster/clustertest"
 	"github.com/eddy-realtime/eddy/engine/enginetest"
 	eddy "github.com/eddy-realtime/eddy/sdk-go"
@@ -66,26 +65,10 @@ func cluWait(t *testing.T, what string, cond func() bool) {
 }
 
 // waitInterest waits until nodes Eddy nodes follow the event name on NATS
-// and NATS server natsServer (the publisher's node's) knows of each, so an
-// emit there reaches all of them. A server counts its own clients'
-// subscriptions and one per other server with interest.
+// and NATS server natsServer (the publisher's node's) knows of each.
 func (cc *cluCluster) waitInterest(t *testing.T, natsServer int, name string, nodes int) {
 	t.Helper()
-	subj := "eddy.ev." + cluster.EncodeName(name)
-	cluWait(t, "interest in "+name, func() bool {
-		total, want := 0, 0
-		for i := 0; i < cc.nats.Len(); i++ {
-			n := cc.nats.ClientSubscriptions(i, subj)
-			total += n
-			switch {
-			case i == natsServer:
-				want += n
-			case n > 0:
-				want++
-			}
-		}
-		return total == nodes && cc.nats.Interest(natsServer, subj) == want
-	})
+	cluWait(t, "interest in "+name, func() bool { return cc.nats.EventInterest(natsServer, "eddy", name, nodes) })
 }
 
 // cluCtx is a context bounded by cluBound.
@@ -95,27 +78,8 @@ func cluCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// cluEvents gathers what one subscriber receives and wakes waiters.
-type cluEvents struct {
-	mu   sync.Mutex
-	got  []string
-	more chan struct{}
-}
-
-func newCluEvents() *cluEvents { return &cluEvents{more: make(chan struct{}, 1)} }
-
-func (e *cluEvents) add(data []byte) {
-	e.mu.Lock()
-	e.got = append(e.got, string(data))
-	e.mu.Unlock()
-	select {
-	case e.more <- struct{}{}:
-	default:
-	}
-}
-
 // until waits until cond holds for what was received so far, and returns it.
-func (e *cluEvents) until(t *testing.T, what string, cond func([]string) bool) []string {
+func (e *collector) until(t *testing.T, what string, cond func([]string) bool) []string {
 	t.Helper()
 	deadline := time.After(cluBound)
 	for {
@@ -137,11 +101,11 @@ func TestClusterEventsAcrossNodes(t *testing.T) {
 	cc := cluStart(t, 3)
 	const name = "chat/room 1"
 	// Two subscribers on every node, one per transport.
-	var subs []*cluEvents
+	var subs []*collector
 	for _, srv := range cc.nodes {
 		for _, tr := range []string{"tcp", "ws"} {
 			c := dial(t, addrOf(srv, tr))
-			e := newCluEvents()
+			e := newCollector()
 			if _, err := c.Event.Subscribe(name, e.add); err != nil {
 				t.Fatal(err)
 			}
@@ -393,7 +357,7 @@ func TestClusterListenHandOver(t *testing.T) {
 	cluWait(t, "every node knows a's listener", listeners(1))
 	// A subscriber on c: the only listener, on a, is asked and accepts.
 	sub := dial(t, addrOf(c, "ws"))
-	got := newCluEvents()
+	got := newCollector()
 	if _, err := sub.Event.Subscribe("prices/eur", got.add); err != nil {
 		t.Fatal(err)
 	}

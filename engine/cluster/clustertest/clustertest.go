@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	eddycluster "github.com/eddy-realtime/eddy/engine/cluster"
 	"github.com/eddy-realtime/eddy/engine/internal/testport"
 )
 
@@ -194,6 +195,27 @@ func (c *NATS) Interest(i int, subject string) int {
 		return 0
 	}
 	return s.GlobalAccount().Interest(subject)
+}
+
+// EventInterest reports whether nodes Eddy nodes of cluster name follow
+// the event name on NATS and server natsServer (where a publisher is)
+// knows of every one of them, so an emit there reaches all. A server
+// holds its own clients' subscriptions and one per other server with
+// interest: routes carry interest, not counts.
+func (c *NATS) EventInterest(natsServer int, cluster, name string, nodes int) bool {
+	subj := cluster + ".ev." + eddycluster.EncodeName(name)
+	total, want := 0, 0
+	for i := 0; i < c.Len(); i++ {
+		n := c.ClientSubscriptions(i, subj)
+		total += n
+		switch {
+		case i == natsServer:
+			want += n
+		case n > 0:
+			want++
+		}
+	}
+	return total == nodes && c.Interest(natsServer, subj) == want
 }
 
 // Proxy is a TCP proxy in front of one address that a test can cut (every
