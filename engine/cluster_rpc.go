@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,12 +173,13 @@ func (t *toRequester) Send(frame []byte) error { return t.c.n.SendTo(t.node, msg
 // onRequest relays a request from node from to the local provider it
 // names.
 func (c *clusterRPC) onRequest(from string, payload []byte) {
-	id, frame, ok := strings.Cut(msg.UnsafeString(payload), "\x00")
-	if !ok {
+	cut := bytes.IndexByte(payload, 0)
+	if cut < 0 {
 		return
 	}
-	var v msg.View
-	if v.Reset([]byte(frame)) != nil || v.Topic() != fb.TopicRpc || v.Action() != fb.ActionRequest {
+	id, frame := msg.UnsafeString(payload[:cut]), payload[cut+1:]
+	var v msg.View // RequestTo copies what it keeps: no copy of the frame here
+	if v.Reset(frame) != nil || v.Topic() != fb.TopicRpc || v.Action() != fb.ActionRequest {
 		return
 	}
 	pid, err := strconv.ParseUint(id, 36, 64)
